@@ -1,0 +1,94 @@
+"""Run profiles: one switch for data size and training length (introduced in notebook 01).
+
+``ADVLAB_PROFILE=smoke`` shrinks every notebook so the test suite runs them all in
+minutes; ``ADVLAB_PROFILE=default`` (or unset) is the real run. This is the only module
+that reads ``ADVLAB_PROFILE``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+PROFILE_VARIABLE = "ADVLAB_PROFILE"
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """Sizes that depend on the run profile.
+
+    Attributes:
+        name: ``"smoke"`` or ``"default"``.
+        limit: Largest number of images per split (``None`` for all), passed to
+            ``helpers.data.load_dataset(limit=...)``.
+        epochs: Training epochs for a model trained inside a notebook.
+        eval_samples: Test images used for slow evaluations (attacks, sweeps).
+        train_shipped_models: Whether a missing shipped model is trained in full
+            (default profile) or a small stand-in is trained quickly (smoke profile).
+    """
+
+    name: str
+    limit: int | None
+    epochs: int
+    eval_samples: int
+    train_shipped_models: bool
+
+
+PROFILES = {
+    "smoke": Profile(
+        name="smoke", limit=1000, epochs=1, eval_samples=200, train_shipped_models=False
+    ),
+    "default": Profile(
+        name="default", limit=None, epochs=30, eval_samples=12630, train_shipped_models=True
+    ),
+}
+
+
+def current_profile() -> Profile:
+    """Returns the profile named by ``ADVLAB_PROFILE`` (``default`` when unset).
+
+    Returns:
+        The matching :class:`Profile`.
+
+    Raises:
+        ValueError: If the variable names no known profile.
+    """
+    name = os.environ.get(PROFILE_VARIABLE, "default").strip().lower() or "default"
+    if name not in PROFILES:
+        raise ValueError(
+            f"{PROFILE_VARIABLE}={name!r} is not a known profile; "
+            f"use one of {sorted(PROFILES)}."
+        )
+    return PROFILES[name]
+
+
+def describe_run(**parameters) -> Profile:
+    """Prints what produces a notebook's results: profile, parameters, data and versions.
+
+    Call it right after a notebook's parameters cell, so the first output says exactly
+    which settings made the figures below (including any papermill ``-p`` overrides).
+
+    Args:
+        **parameters: The notebook's parameters, by name.
+
+    Returns:
+        The current :class:`Profile`.
+    """
+    import platform
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from helpers.data import data_directory
+
+    profile = current_profile()
+    print(f"profile     : {profile.name} (set {PROFILE_VARIABLE}=smoke|default)")
+    for name, value in parameters.items():
+        print(f"{name:<12}: {value!r}")
+    print(f"data dir    : {data_directory()}")
+    print(
+        f"versions    : Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__}, NumPy {np.__version__}"
+    )
+    return profile
