@@ -1,0 +1,192 @@
+"""The study's CNN, its logits, and shipped weights (introduced in notebook 02).
+
+The network is the traffic-sign classifier of the original study: blocks of Conv2D,
+BatchNormalization and ReLU closed by MaxPool2D, a dense head, and a separate final
+``Softmax`` layer. The model returns probabilities (for ``model.predict`` and the
+cross-entropy loss); :func:`logits_model` returns the same network without the softmax,
+sharing its weights, because attacks must differentiate logits (a saturated softmax has
+near-zero gradients).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+MODELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "models"
+SOFTMAX_LAYER_NAME = "probabilities"
+LOGITS_LAYER_NAME = "logits"
+
+
+@keras.saving.register_keras_serializable(package="advlab")
+class PerImageStandardization(layers.Layer):
+    """Rescales each image to zero mean and unit variance (contrast normalisation).
+
+    GTSRB has many dark, low-contrast photographs. Normalising inside the model keeps
+    the model's input in [0, 1] (so epsilon keeps its meaning) while the convolutions
+    see contrast-normalised images. It is differentiable, so attacks see through it.
+    """
+
+    def call(self, images):
+        mean = keras.ops.mean(images, axis=(1, 2, 3), keepdims=True)
+        variance = keras.ops.var(images, axis=(1, 2, 3), keepdims=True)
+        return (images - mean) / keras.ops.sqrt(variance + 1e-4)
+
+
+def build_cnn(
+    num_classes: int,
+    *,
+    input_shape: Sequence[int] = (32, 32, 3),
+    width: int = 32,
+    dropout: float = 0.3,
+    standardize: bool = True,
+) -> keras.Model:
+    """Builds the study's CNN (a functional Keras model, softmax output).
+
+    Layers, for ``width`` w:
+
+    1. ``PerImageStandardization`` (contrast normalisation, inputs stay in [0, 1]), unless
+       ``standardize=False``.
+    2. Three blocks with w, 2w, 4w filters, each Conv2D(3x3) -> BatchNormalization ->
+       ReLU, twice, then MaxPool2D(2): 32x32 -> 16x16 -> 8x8 -> 4x4.
+    3. Flatten -> Dropout -> Dense(8w) -> BatchNormalization -> ReLU -> Dropout.
+    4. Dense(num_classes) named ``logits``, then a separate ``Softmax`` named
+       ``probabilities``.
+
+    Args:
+        num_classes: Number of classes (43 for GTSRB, 10 for CIFAR-10).
+        input_shape: ``(height, width, channels)``; 32x32 RGB images by default.
+        width: Filters in the first block; later blocks double it.
+        dropout: Dropout rate in the dense head, in [0, 1).
+        standardize: Normalise each image's contrast first. It helps clean accuracy, but it
+            also magnifies perturbations of low-contrast images (it divides by their small
+            standard deviation), so robust models are built without it.
+
+    Returns:
+        An uncompiled model mapping [0, 1] images to class probabilities.
+
+    Raises:
+        ValueError: If ``num_classes``, ``input_shape``, ``width`` or ``dropout`` is invalid.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+    shape = tuple(input_shape)
+    if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 8:
+        raise ValueError(
+            f"input_shape must be (height, width, channels) with height and width >= 8 "
+            f"and 1 or 3 channels (channels last), got {input_shape!r}."
+        )
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}.")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+
+    inputs = keras.Input(shape=shape, name="images")
+    x = PerImageStandardization(name="standardize")(inputs) if standardize else inputs
+    for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
+        for conv in (1, 2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{conv}")(x)
+            x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+            x = layers.ReLU(name=f"block{block}_relu{conv}")(x)
+        x = layers.MaxPool2D(2, name=f"block{block}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout1")(x)
+    x = layers.Dense(8 * width, use_bias=False, name="dense")(x)
+    x = layers.BatchNormalization(name="dense_bn")(x)
+    x = layers.ReLU(name="dense_relu")(x)
+    x = layers.Dropout(dropout, name="dropout2")(x)
+    logits = layers.Dense(num_classes, name=LOGITS_LAYER_NAME)(x)
+    probabilities = layers.Softmax(name=SOFTMAX_LAYER_NAME)(logits)
+    return keras.Model(inputs, probabilities, name="study_cnn")
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """Returns the same network without its final softmax, sharing every weight.
+
+    Args:
+        model: A functional model whose last layer is a ``keras.layers.Softmax``.
+
+    Returns:
+        A model mapping the same inputs to logits (the softmax's input).
+
+    Raises:
+        TypeError: If ``model`` is not a Keras model.
+        ValueError: If the model's final layer is not a softmax.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"logits_model expects a keras.Model, got {type(model).__name__}.")
+    final = model.layers[-1] if model.layers else None
+    if not isinstance(final, layers.Softmax):
+        name = type(final).__name__ if final is not None else "nothing"
+        raise ValueError(
+            f"logits_model needs a model whose final layer is a keras.layers.Softmax, "
+            f"but {model.name!r} ends with {name}. Build it with helpers.models.build_cnn, "
+            "or pass a model that outputs logits to the attack directly."
+        )
+    return keras.Model(model.input, final.input, name=f"{model.name}_logits")
+
+
+def _check_compatible(model: keras.Model, path: pathlib.Path, num_classes: int, input_shape) -> None:
+    """Raises if a loaded model does not fit the recipe it was loaded for."""
+    found_input = tuple(model.input_shape[1:])
+    found_classes = model.output_shape[-1]
+    if found_input != tuple(input_shape) or found_classes != num_classes:
+        raise ValueError(
+            f"{path} holds a model for inputs {found_input} and {found_classes} classes, "
+            f"but {tuple(input_shape)} and {num_classes} classes are needed. Delete the file "
+            "or call load_or_train(..., retrain=True) to train a matching model."
+        )
+    if not isinstance(model.layers[-1], layers.Softmax):
+        raise ValueError(f"{path} holds a model without a final softmax layer; retrain it.")
+
+
+def load_model(path: str | pathlib.Path, *, num_classes: int, input_shape=(32, 32, 3)) -> keras.Model:
+    """Loads a ``.keras`` file and checks that it is a model of the expected shape.
+
+    Args:
+        path: The ``.keras`` file.
+        num_classes: Classes the model must predict.
+        input_shape: Input shape the model must take.
+
+    Returns:
+        The loaded model.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the file is corrupt or holds a model of another shape.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No model file at {path}.")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as error:  # Keras raises many types for a damaged file.
+        raise ValueError(
+            f"{path} is not a readable Keras model ({type(error).__name__}: {error}). It may "
+            "be corrupt or truncated: delete it or call load_or_train(..., retrain=True)."
+        ) from error
+    _check_compatible(model, path, num_classes, input_shape)
+    return model
+
+
+def save_model(model: keras.Model, path: str | pathlib.Path) -> None:
+    """Saves a model (without optimizer state) under a temporary name, then renames it.
+
+    A crash while saving never leaves half a file under the final name.
+
+    Args:
+        model: The model to save.
+        path: The final ``.keras`` path.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.keras")
+    # An uncompiled copy: the file then holds weights and architecture only, not the
+    # optimizer's state (which would triple its size and is not needed to use the model).
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    copy.save(partial)
+    partial.replace(path)

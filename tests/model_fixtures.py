@@ -1,0 +1,40 @@
+"""Fixtures that provide models and data for the attack, evaluation and model tests."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from helpers.data import load_dataset
+from helpers.models import MODELS_DIR, build_cnn, load_model
+
+SHIPPED_STANDARD = MODELS_DIR / "gtsrb_standard.keras"
+
+
+@pytest.fixture(scope="session")
+def gtsrb_sample(real_data_dir):
+    """A stratified 2,000-image sample of each GTSRB split (real data)."""
+    return load_dataset("gtsrb", data_dir=real_data_dir, limit=2000)
+
+
+@pytest.fixture(scope="session")
+def shipped_standard_model():
+    """The shipped standard GTSRB model; its absence is a failure, not a skip."""
+    assert SHIPPED_STANDARD.exists(), f"{SHIPPED_STANDARD} is missing: train it (models/README.md)."
+    return load_model(SHIPPED_STANDARD, num_classes=43)
+
+
+@pytest.fixture(scope="session")
+def small_model():
+    """A small untrained CNN with random weights (fast; for properties, not accuracy)."""
+    keras.utils.set_random_seed(0)
+    return build_cnn(10, width=4)
+
+
+@pytest.fixture
+def random_batch():
+    """Twelve random images in [0, 1] with labels for a 10-class model."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (12, 32, 32, 3)).astype(np.float32)
+    return images, rng.integers(0, 10, 12)

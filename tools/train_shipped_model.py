@@ -1,0 +1,51 @@
+"""Trains a shipped model from its recipe and reports validation and test accuracy.
+
+Usage (from the repository root, with the lab's environment)::
+
+    ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/train_shipped_model.py gtsrb_standard
+    ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/train_shipped_model.py gtsrb_robust
+
+The model is written to ``models/<name>.keras`` with its training record next to it; paste
+the printed numbers into ``models/README.md``. It also reports PGD-20 accuracy (with
+restarts, early-stopping evaluation) at the recipe's epsilon, or 8/255 for a standard model. ``--evaluate-only`` skips
+training and measures the existing file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from helpers.data import load_dataset
+from helpers.evaluation import accuracy, robust_accuracy
+from helpers.recipes import RECIPES, load_or_train
+
+DEFAULT_EPSILON = 8 / 255  # for standard models, which have no training epsilon
+
+
+def main() -> None:
+    """Parses the command line, trains, evaluates and prints the numbers."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(RECIPES))
+    parser.add_argument("--evaluate-only", action="store_true", help="measure the existing model file")
+    parser.add_argument("--restarts", type=int, default=3, help="PGD restarts for robust accuracy")
+    arguments = parser.parse_args()
+    recipe = RECIPES[arguments.name]
+    dataset = load_dataset(recipe.dataset)
+    started = time.perf_counter()
+    model = load_or_train(arguments.name, dataset=dataset, retrain=not arguments.evaluate_only)
+    if not arguments.evaluate_only:
+        print(f"training time: {(time.perf_counter() - started) / 60:.1f} min")
+    for split in ("validation", "test"):
+        images, labels = getattr(dataset, split)
+        print(f"{split} accuracy: {accuracy(model, images, labels):.4f} ({len(labels):,} images)")
+        epsilon = recipe.adversarial.epsilon if recipe.adversarial else DEFAULT_EPSILON
+        started = time.perf_counter()
+        robust = robust_accuracy(model, images, labels, epsilon=epsilon, num_steps=20,
+                                 restarts=arguments.restarts, seed=0, progress=False)
+        print(f"{split} PGD-20 x{arguments.restarts} restarts at {epsilon * 255:.0f}/255: {robust:.4f} "
+              f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
