@@ -188,7 +188,8 @@ def robust_accuracy(
     if attack is attacks.pgd and early_stop and not attack_kwargs.get("targeted", False):
         survived = _pgd_early_stop(model, targets_images, targets_labels, attack_kwargs, batch_size, progress)
     else:
-        adversarial = attack(model, targets_images, targets_labels, batch_size=batch_size, **attack_kwargs)
+        extra = {"batch_size": batch_size} if attack in (attacks.fgsm, attacks.pgd) else {}
+        adversarial = attack(model, targets_images, targets_labels, **extra, **attack_kwargs)
         survived = predict_classes(model, adversarial, batch_size=batch_size) == targets_labels
     return float(survived.sum() / len(labels))
 

@@ -50,21 +50,23 @@ def test_n_fgsm_may_leave_the_ball_but_not_the_pixel_range(small_model, random_b
 
 @pytest.mark.slow
 def test_adversarial_training_raises_robust_accuracy_above_standard(gtsrb_sample):
-    """On a small real subset, PGD training must beat standard training under PGD."""
+    """On a small real subset, FGSM-RS training must beat standard training under PGD.
+
+    Measured when written (2,000 training images, 8 epochs, 300 held-out test images):
+    PGD-10 accuracy at 4/255 of 5.7% for standard training against 13.7% for FGSM-RS.
+    """
     epsilon = 4 / 255
-    subset = Dataset("gtsrb", gtsrb_sample.train, gtsrb_sample.validation, gtsrb_sample.test,
-                     gtsrb_sample.class_names)
-    config = TrainingConfig(epochs=6, batch_size=64, learning_rate=3e-3, patience=100)
+    config = TrainingConfig(epochs=8, batch_size=64, learning_rate=3e-3, patience=100)
     held_out = gtsrb_sample.test[0][:300], gtsrb_sample.test[1][:300]
     results = {}
     for name, adversarial in [
         ("standard", None),
-        ("pgd", AdversarialConfig("pgd", epsilon=epsilon, num_steps=3, monitor_samples=0)),
+        ("fgsm_rs", AdversarialConfig("fgsm_rs", epsilon=epsilon, monitor_samples=0)),
     ]:
-        model = build_cnn(43, width=8, standardize=False)
-        train_model(model, subset, config, adversarial=adversarial, verbose=0)
+        model = build_cnn(43, width=16, standardize=False)
+        train_model(model, gtsrb_sample, config, adversarial=adversarial, verbose=0)
         results[name] = robust_accuracy(model, *held_out, epsilon=epsilon, num_steps=10, seed=0, progress=False)
-    assert results["pgd"] > results["standard"] + 0.05, results
+    assert results["fgsm_rs"] > results["standard"] + 0.04, results
 
 
 def test_robustness_monitor_matches_a_separate_robust_accuracy_call(gtsrb_sample):
