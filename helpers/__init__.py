@@ -4,10 +4,14 @@ Each module holds one concept and is introduced by one notebook:
 
 - ``profile``: the run profile (``ADVLAB_PROFILE``: smoke or default), notebook 01.
 - ``data``: dataset loading (GTSRB, CIFAR-10), notebook 01.
-- ``models``: the study's CNN, its logits and load-or-train, notebook 02.
+- ``archives``, ``download``, ``gtsrb``, ``cifar10``: what ``data`` is built from.
+- ``models``: the study's CNN and its logits, notebook 02.
+- ``training``, ``recipes``: training with ``fit()`` and load-or-train, notebook 02.
 - ``attacks``: FGSM and PGD, notebooks 03 and 04.
-- ``evaluation``: accuracy and robust accuracy, notebooks 03 and 04.
-- ``plots``: figures that teach nothing themselves.
+- ``evaluation``: accuracy and robust accuracy, notebooks 02 to 04.
+- ``adversarial_training``: adversarial training inside ``fit()``, notebook 05.
+- ``checks``: argument checks with clear errors, used everywhere.
+- ``plots``, ``training_plots``, ``attack_plots``: figures that teach nothing themselves.
 
 Importing this package has no side effects: no seeding, no downloads, no printing.
 Import the submodule you need, for example ``from helpers import data``.

@@ -314,12 +314,16 @@ def load_dataset(
     if key == "cifar10" and len(splits["test"][1]) < 10_000:
         notes.append(
             f"CIFAR-10 subset ({sum(len(s[1]) for s in splits.values()):,} of 60,000 images): "
-            "accuracy is lower than on the full data."
+            "accuracy is lower than on the full data"
         )
     if limit is not None:
         notes.append(f"limited to {limit:,} images per split")
     result = {}
     for split, (images, labels) in splits.items():
-        keep = stratified_indices(labels, limit, rng) if limit else slice(None)
+        keep = stratified_indices(labels, limit, rng) if limit else np.arange(len(labels))
+        if split != "test":
+            # The archives list images class by class; shuffled, any first N images of
+            # train or validation are a fair sample. The test split keeps its official order.
+            keep = rng.permutation(keep)
         result[split] = (images[keep].astype(np.float32) / 255.0, labels[keep].astype(np.int64))
     return Dataset(key, result["train"], result["validation"], result["test"], class_names, "; ".join(notes))

@@ -83,12 +83,14 @@ def describe_run(**parameters) -> Profile:
     from helpers.data import data_directory
 
     profile = current_profile()
-    print(f"profile     : {profile.name} (set {PROFILE_VARIABLE}=smoke|default)")
-    for name, value in parameters.items():
-        print(f"{name:<12}: {value!r}")
-    print(f"data dir    : {data_directory()}")
-    print(
-        f"versions    : Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+    rows = {"profile": f"{profile.name} (set {PROFILE_VARIABLE}=smoke|default)"}
+    rows.update({name: repr(value) for name, value in parameters.items()})
+    rows["data dir"] = str(data_directory())
+    rows["versions"] = (
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
         f"Keras {keras.__version__}, NumPy {np.__version__}"
     )
+    width = max(len(name) for name in rows)
+    for name, value in rows.items():
+        print(f"{name:<{width}} : {value}")
     return profile

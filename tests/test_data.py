@@ -36,6 +36,18 @@ CIFAR10_CLASS_NAMES = [
 ]
 
 
+
+def assert_same_examples(images, labels, expected_images, expected_labels):
+    """Asserts the same (image, label) pairs in any order (train and validation are shuffled)."""
+
+    def canonical(image_array, label_array):
+        return sorted(image.tobytes() + int(label).to_bytes(2, "little")
+                      for image, label in zip(image_array, label_array, strict=True))
+
+    assert len(labels) == len(expected_labels)
+    assert canonical(as_uint8(images), labels) == canonical(np.asarray(expected_images), expected_labels)
+
+
 def as_uint8(images: np.ndarray) -> np.ndarray:
     """Turns [0, 1] float images back into the uint8 pixels they were decoded from."""
     return np.round(images * 255).astype(np.uint8)
@@ -96,8 +108,13 @@ def test_real_gtsrb_validation_is_split_by_track(real_gtsrb, real_cache_dir):
     assert len(np.unique(tracks)) > 1000  # about 30 frames per track
     is_validation = data.split_by_track(tracks, labels, 0.1, np.random.default_rng(0))
     assert not set(tracks[is_validation]) & set(tracks[~is_validation])
-    np.testing.assert_array_equal(real_gtsrb.validation[1], labels[is_validation])
-    np.testing.assert_array_equal(as_uint8(real_gtsrb.validation[0]), images[is_validation])
+    assert_same_examples(*real_gtsrb.validation, images[is_validation], labels[is_validation])
+
+
+def test_real_gtsrb_train_and_validation_are_shuffled_so_any_prefix_is_fair(real_gtsrb):
+    """The archive lists images class by class; the first 500 must span many classes."""
+    assert len(np.unique(real_gtsrb.validation[1][:500])) > 30
+    assert len(np.unique(real_gtsrb.train[1][:500])) > 30
 
 
 def test_real_gtsrb_same_seed_same_split_other_seed_differs(real_gtsrb, load_real):
@@ -369,9 +386,8 @@ def test_cifar10_tarball_counts_come_from_the_data(tmp_path, cifar10_files):
     dataset = load_dataset("CIFAR-10", data_dir=tmp_path, download=False)
     expected = cifar10_files.arrays
     train = [expected[f"data_batch_{i}"] for i in range(1, 5)]
-    np.testing.assert_array_equal(as_uint8(dataset.train[0]), np.concatenate([x for x, _ in train]))
-    np.testing.assert_array_equal(dataset.train[1], np.concatenate([y for _, y in train]))
-    np.testing.assert_array_equal(as_uint8(dataset.validation[0]), expected["data_batch_5"][0])
+    assert_same_examples(*dataset.train, np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]))
+    assert_same_examples(*dataset.validation, *expected["data_batch_5"])
     np.testing.assert_array_equal(as_uint8(dataset.test[0]), expected["test_batch"][0])
     np.testing.assert_array_equal(dataset.test[1], expected["test_batch"][1])
     assert dataset.train[0].dtype == np.float32 and dataset.train[1].dtype == np.int64
