@@ -122,3 +122,31 @@ def read(source: pathlib.Path) -> dict[str, object]:
         "test": load(test_name),
         "class_names": class_names,
     }
+
+
+def read_raw_batch(directory: pathlib.Path, name: str) -> dict:
+    """Reads one batch as stored, from an extracted folder or the tarball in ``directory``.
+
+    Notebook 01 uses it to show the on-disk layout (rows of 3,072 bytes, channel first).
+
+    Args:
+        directory: A folder holding ``cifar-10-batches-py/`` or ``cifar-10-python.tar.gz``.
+        name: The batch, for example ``"data_batch_1"``.
+
+    Returns:
+        The batch dict with byte-string keys (``b'data'``, ``b'labels'``, ...).
+
+    Raises:
+        FileNotFoundError: If neither the folder nor the tarball is there.
+        ValueError: If the batch is missing or not a valid CIFAR-10 batch.
+    """
+    folder, archive = directory / FOLDER, directory / ARCHIVE
+    if folder.is_dir():
+        raw = {p.name: p.read_bytes() for p in folder.iterdir() if p.name == name}
+    elif archive.exists():
+        raw = read_tar_members(archive, {name})
+    else:
+        raise FileNotFoundError(f"Neither {folder} nor {archive} exists; load_dataset('cifar10') fetches it.")
+    if name not in raw:
+        raise ValueError(f"{directory} holds no CIFAR-10 batch named {name!r}.")
+    return unpickle(raw[name], f"{directory}:{name}")
