@@ -53,9 +53,9 @@ def test_adversarial_training_raises_robust_accuracy_above_standard(gtsrb_sample
     """On a small real subset, FGSM-RS training must beat standard training under PGD.
 
     Measured when written (2,000 training images, 8 epochs, 300 held-out test images):
-    PGD-10 accuracy at 4/255 of 5.7% for standard training against 13.7% for FGSM-RS.
+    PGD-10 accuracy at 8/255 of 1.0% for standard training against 6.3% for FGSM-RS.
     """
-    epsilon = 4 / 255
+    epsilon = 8 / 255
     config = TrainingConfig(epochs=8, batch_size=64, learning_rate=3e-3, patience=100)
     held_out = gtsrb_sample.test[0][:300], gtsrb_sample.test[1][:300]
     results = {}
@@ -66,7 +66,7 @@ def test_adversarial_training_raises_robust_accuracy_above_standard(gtsrb_sample
         model = build_cnn(43, width=16, standardize=False)
         train_model(model, gtsrb_sample, config, adversarial=adversarial, verbose=0)
         results[name] = robust_accuracy(model, *held_out, epsilon=epsilon, num_steps=10, seed=0, progress=False)
-    assert results["fgsm_rs"] > results["standard"] + 0.04, results
+    assert results["fgsm_rs"] > results["standard"] + 0.03, results
 
 
 def test_robustness_monitor_matches_a_separate_robust_accuracy_call(gtsrb_sample):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 import nbformat
 import pytest
@@ -47,9 +48,9 @@ def test_dataset_parameter_reaches_notebook_01(tmp_path, monkeypatch):
     assert len(injected) == 1, "papermill should inject one cell after the parameters cell"
     printed = [_stdout(cell) for cell in executed.cells if cell.cell_type == "code"]
     run_description = next(text for text in printed if text.startswith("profile"))
-    assert "profile     : smoke" in run_description
-    assert "DATASET     : 'cifar10'" in run_description
-    assert "LIMIT       : 1000" in run_description
+    assert re.search(r"^profile\s+: smoke", run_description, re.MULTILINE)
+    assert re.search(r"^DATASET\s+: 'cifar10'", run_description, re.MULTILINE)
+    assert re.search(r"^LIMIT\s+: 1000", run_description, re.MULTILINE)
     loaded = next(text for text in printed if text.startswith("dataset:"))
     assert "dataset: cifar10, 10 classes" in loaded
     assert CIFAR10_CLASS_NAMES in loaded
