@@ -15,6 +15,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import CIFAR10_CLASS_NAMES
 from PIL import Image
 
 from helpers import cifar10, data, gtsrb
@@ -22,18 +23,6 @@ from helpers.data import load_dataset
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
-CIFAR10_CLASS_NAMES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
 
 
 
@@ -164,7 +153,7 @@ def test_real_cifar10_subset_counts_names_and_note(load_real):
     assert len(dataset.train[1]) == 4 * 1017  # data_batch_1..4
     assert len(dataset.validation[1]) == 1017  # data_batch_5
     assert len(dataset.test[1]) == 1017
-    assert dataset.class_names == CIFAR10_CLASS_NAMES
+    assert dataset.class_names == list(CIFAR10_CLASS_NAMES)
     assert "subset" in dataset.note
     for images, labels in (dataset.train, dataset.validation, dataset.test):
         assert images.shape == (len(labels), 32, 32, 3)
@@ -405,7 +394,7 @@ def test_cifar10_extracted_study_layout_with_val_batch(tmp_path, cifar10_files):
     dataset = load_dataset("cifar10", data_dir=tmp_path, download=False)
     np.testing.assert_array_equal(dataset.test[1], cifar10_files.arrays["test_batch"][1])
     assert (len(dataset.train[1]), len(dataset.validation[1]), len(dataset.test[1])) == (18, 7, 8)
-    assert dataset.class_names == CIFAR10_CLASS_NAMES
+    assert dataset.class_names == list(CIFAR10_CLASS_NAMES)
 
 
 # --- Bad arguments --------------------------------------------------------------------
