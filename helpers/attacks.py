@@ -181,6 +181,31 @@ def default_step_size(epsilon: float, num_steps: int) -> float:
     return step if step > 0 else (epsilon or 1.0)
 
 
+def pgd_settings(epsilon, step_size, num_steps, restarts) -> tuple[float, float, int, int]:
+    """Validates PGD's budget and counts; fills in the default step size.
+
+    Shared by :func:`pgd` and the early-stopping evaluation in ``helpers.evaluation``.
+
+    Args:
+        epsilon: The budget on the [0, 1] scale.
+        step_size: The step on the [0, 1] scale, or ``None`` for :func:`default_step_size`.
+        num_steps: Steps per restart, >= 1.
+        restarts: Restarts, >= 1.
+
+    Returns:
+        ``(epsilon, step_size, num_steps, restarts)``, checked.
+
+    Raises:
+        TypeError, ValueError: For a value out of range or of the wrong type.
+    """
+    epsilon = check_epsilon(epsilon)
+    num_steps = check_positive_int(num_steps, "num_steps")
+    restarts = check_positive_int(restarts, "restarts")
+    step_size = default_step_size(epsilon, num_steps) if step_size is None else step_size
+    step_size = check_epsilon(step_size, "step_size", allow_zero=False)
+    return epsilon, step_size, num_steps, restarts
+
+
 def fgsm(model: keras.Model, images, labels, epsilon: float, *, targeted: bool = False,
          batch_size: int = DEFAULT_BATCH_SIZE):
     """Fast gradient sign method: one step of size ``epsilon`` along the gradient's sign.
@@ -244,11 +269,8 @@ def pgd(
         TypeError, ValueError: For malformed images, labels, epsilon, step size or counts.
     """
     array, labels, epsilon = _prepare(model, images, labels, epsilon, targeted)
-    num_steps = check_positive_int(num_steps, "num_steps")
-    restarts = check_positive_int(restarts, "restarts")
+    epsilon, step_size, num_steps, restarts = pgd_settings(epsilon, step_size, num_steps, restarts)
     batch_size = check_positive_int(batch_size, "batch_size")
-    step_size = default_step_size(epsilon, num_steps) if step_size is None else step_size
-    step_size = check_epsilon(step_size, "step_size", allow_zero=False)
     attack = compiled_attack(model)
     direction = tf.constant(-1.0 if targeted else 1.0)
     generator = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from helpers import attacks
-from helpers.checks import check_epsilon, check_images, check_labels, check_positive_int
+from helpers.checks import check_images, check_labels
 
 
 def predict_classes(model: keras.Model, images, *, batch_size: int = 512) -> np.ndarray:
@@ -84,12 +84,10 @@ def _pgd_early_stop(model, images, labels, attack_kwargs, batch_size, progress) 
     Returns:
         A boolean array, True where the example resisted every restart.
     """
-    epsilon = check_epsilon(attack_kwargs.get("epsilon"))
-    num_steps = check_positive_int(attack_kwargs.get("num_steps", 10), "num_steps")
-    restarts = check_positive_int(attack_kwargs.get("restarts", 1), "restarts")
-    step_size = attack_kwargs.get("step_size")
-    step_size = attacks.default_step_size(epsilon, num_steps) if step_size is None else step_size
-    step_size = check_epsilon(step_size, "step_size", allow_zero=False)
+    epsilon, step_size, num_steps, restarts = attacks.pgd_settings(
+        attack_kwargs.get("epsilon"), attack_kwargs.get("step_size"),
+        attack_kwargs.get("num_steps", 10), attack_kwargs.get("restarts", 1),
+    )
     random_start = attack_kwargs.get("random_start", True) and epsilon > 0
     generator = np.random.default_rng(attack_kwargs.get("seed"))
     unknown = set(attack_kwargs) - {"epsilon", "num_steps", "restarts", "step_size", "random_start", "seed", "targeted"}
