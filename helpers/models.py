@@ -14,6 +14,7 @@ import pathlib
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import layers
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "models"
@@ -36,6 +37,56 @@ class PerImageStandardization(layers.Layer):
         return (images - mean) / keras.ops.sqrt(variance + 1e-4)
 
 
+@keras.saving.register_keras_serializable(package="advlab")
+class LocalContrastNormalization(layers.Layer):
+    """Subtracts each pixel's neighbourhood mean and divides by the neighbourhood's spread.
+
+    A global standardisation cannot fix a sign that is over-exposed on one side and dark on
+    the other; a local one can (Jarrett et al. 2009 and Sermanet and LeCun 2011 used it on
+    GTSRB). The neighbourhood is a Gaussian window; the divisor is the local standard
+    deviation (averaged over colour channels so hues keep their ratios), never below the
+    image's mean local standard deviation, so flat regions are not blown up into noise.
+    Built from convolutions, so it is differentiable and attacks see through it.
+
+    Args:
+        sigma: Standard deviation of the Gaussian window, in pixels.
+        radius: Half-width of the window; the kernel is ``2 * radius + 1`` pixels wide.
+    """
+
+    def __init__(self, sigma: float = 2.0, radius: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        if sigma <= 0 or radius < 1:
+            raise ValueError(f"sigma must be > 0 and radius >= 1, got {sigma!r} and {radius!r}.")
+        self.sigma = float(sigma)
+        self.radius = int(radius)
+
+    def build(self, input_shape):
+        offsets = np.arange(-self.radius, self.radius + 1, dtype="float32")
+        window = np.exp(-(offsets**2) / (2 * self.sigma**2))
+        kernel = np.outer(window, window)
+        kernel /= kernel.sum()
+        channels = input_shape[-1]
+        # One depthwise filter per channel: (height, width, channels, multiplier 1).
+        self._kernel = keras.ops.convert_to_tensor(
+            np.repeat(kernel[:, :, None, None], channels, axis=2).astype("float32")
+        )
+
+    def _local_mean(self, images):
+        padding = [[0, 0], [self.radius, self.radius], [self.radius, self.radius], [0, 0]]
+        padded = keras.ops.pad(images, padding, mode="reflect")
+        return keras.ops.depthwise_conv(padded, self._kernel, padding="valid")
+
+    def call(self, images):
+        centred = images - self._local_mean(images)
+        local_variance = keras.ops.mean(self._local_mean(centred**2), axis=-1, keepdims=True)
+        local_std = keras.ops.sqrt(local_variance + 1e-4)
+        floor = keras.ops.mean(local_std, axis=(1, 2, 3), keepdims=True)
+        return centred / keras.ops.maximum(local_std, floor)
+
+    def get_config(self):
+        return {**super().get_config(), "sigma": self.sigma, "radius": self.radius}
+
+
 def build_cnn(
     num_classes: int,
     *,
@@ -43,13 +94,14 @@ def build_cnn(
     width: int = 32,
     dropout: float = 0.3,
     standardize: bool = True,
+    local_contrast: bool = False,
 ) -> keras.Model:
     """Builds the study's CNN (a functional Keras model, softmax output).
 
     Layers, for ``width`` w:
 
     1. ``PerImageStandardization`` (contrast normalisation, inputs stay in [0, 1]), unless
-       ``standardize=False``.
+       ``standardize=False``; or ``LocalContrastNormalization`` with ``local_contrast=True``.
     2. Three blocks with w, 2w, 4w filters, each Conv2D(3x3) -> BatchNormalization ->
        ReLU, twice, then MaxPool2D(2): 32x32 -> 16x16 -> 8x8 -> 4x4.
     3. Flatten -> Dropout -> Dense(8w) -> BatchNormalization -> ReLU -> Dropout.
@@ -85,7 +137,11 @@ def build_cnn(
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
 
     inputs = keras.Input(shape=shape, name="images")
-    x = PerImageStandardization(name="standardize")(inputs) if standardize else inputs
+    x = inputs
+    if standardize and local_contrast:
+        x = LocalContrastNormalization(name="local_contrast")(x)
+    elif standardize:
+        x = PerImageStandardization(name="standardize")(x)
     for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
         for conv in (1, 2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{conv}")(x)

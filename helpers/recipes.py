@@ -29,6 +29,7 @@ class Recipe:
         width: ``build_cnn`` width.
         dropout: ``build_cnn`` dropout.
         standardize: ``build_cnn`` per-image standardisation.
+        local_contrast: ``build_cnn`` local (instead of per-image) contrast normalisation.
         config: Training hyper-parameters.
         adversarial: Adversarial training settings, or ``None`` for standard training.
     """
@@ -37,6 +38,7 @@ class Recipe:
     width: int = 32
     dropout: float = 0.3
     standardize: bool = True
+    local_contrast: bool = False
     config: TrainingConfig = TrainingConfig()
     adversarial: AdversarialConfig | None = None
 
@@ -94,7 +96,8 @@ def load_or_train(
         return models.load_model(path, num_classes=num_classes)
     dataset = dataset if dataset is not None else load_dataset(recipe.dataset)
     model = models.build_cnn(
-        dataset.num_classes, width=recipe.width, dropout=recipe.dropout, standardize=recipe.standardize
+        dataset.num_classes, width=recipe.width, dropout=recipe.dropout,
+        standardize=recipe.standardize, local_contrast=recipe.local_contrast,
     )
     config = config or recipe.config
     started = time.perf_counter()

@@ -1,0 +1,85 @@
+"""Trains a variant of a shipped recipe and reports its validation accuracy only.
+
+Hyper-parameters are chosen on validation data; the test split is kept for the final
+numbers of the model that is shipped (``tools/train_shipped_model.py``). This tool trains
+a variant into ``models/candidates/`` (ignored by git) and never reads the test split.
+
+Usage (from the repository root, with the lab's environment)::
+
+    ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/try_recipe.py gtsrb_standard \\
+        --set local_contrast=True --set epochs=30
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import time
+
+from helpers import models
+from helpers.data import load_dataset
+from helpers.evaluation import accuracy
+from helpers.recipes import RECIPES, Recipe
+from helpers.training import train_model
+
+CANDIDATES_DIR = models.MODELS_DIR / "candidates"
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
+    """Returns ``recipe`` with ``field=value`` overrides applied to it or to its config.
+
+    Args:
+        recipe: The recipe to start from.
+        overrides: Strings such as ``"width=48"`` or ``"epochs=20"``; values are Python
+            literals.
+
+    Returns:
+        The changed recipe.
+
+    Raises:
+        ValueError: For a malformed override or an unknown field.
+    """
+    recipe_fields = {field.name for field in dataclasses.fields(recipe)}
+    config_fields = {field.name for field in dataclasses.fields(recipe.config)}
+    for override in overrides:
+        name, separator, text = override.partition("=")
+        if not separator:
+            raise ValueError(f"Overrides look like name=value, got {override!r}.")
+        value = ast.literal_eval(text)
+        if name in recipe_fields - {"config", "adversarial"}:
+            recipe = dataclasses.replace(recipe, **{name: value})
+        elif name in config_fields:
+            recipe = dataclasses.replace(recipe, config=dataclasses.replace(recipe.config, **{name: value}))
+        else:
+            raise ValueError(
+                f"Unknown field {name!r}; expected one of {sorted(recipe_fields | config_fields)}."
+            )
+    return recipe
+
+
+def main() -> None:
+    """Parses the command line, trains the variant and prints its validation accuracy."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(RECIPES))
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a recipe or training-config field (repeatable)")
+    parser.add_argument("--tag", default="candidate", help="file name under models/candidates/")
+    arguments = parser.parse_args()
+    recipe = apply_overrides(RECIPES[arguments.name], arguments.set)
+    print(recipe)
+    dataset = load_dataset(recipe.dataset)
+    model = models.build_cnn(
+        dataset.num_classes, width=recipe.width, dropout=recipe.dropout,
+        standardize=recipe.standardize, local_contrast=recipe.local_contrast,
+    )
+    started = time.perf_counter()
+    train_model(model, dataset, recipe.config, adversarial=recipe.adversarial, verbose=2)
+    print(f"training time: {(time.perf_counter() - started) / 60:.1f} min")
+    models.save_model(model, CANDIDATES_DIR / f"{arguments.tag}.keras")
+    images, labels = dataset.validation
+    print(f"validation accuracy: {accuracy(model, images, labels):.4f} ({len(labels):,} images)")
+
+
+if __name__ == "__main__":
+    main()
