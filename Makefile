@@ -1,9 +1,11 @@
-# Two commands for learners: `make lab` and `make test`. Each sets itself up first.
+# Two commands for learners: `make lab` and `make test`; `make tutorial` runs every notebook
+# headless. Each sets itself up first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NBVAL_CELL_TIMEOUT ?= 900
+TUTORIAL_ARGS ?=
 
 # Notebooks run with their own folder as working directory: make data paths absolute.
 ifdef ADVLAB_DATA_DIR
@@ -34,6 +36,13 @@ test: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks notebooks
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) -p no:cacheprovider notebooks
+
+## Run every notebook in order (default profile unless ADVLAB_PROFILE is set), then
+## rewrite the README's results table, also after a failure (the exit status is kept).
+## Options: make tutorial TUTORIAL_ARGS="--only 03 04" (see tools/run_tutorial.py --help).
+tutorial: $(STAMP)
+	$(BIN)/python tools/run_tutorial.py $(TUTORIAL_ARGS); status=$$?; \
+	$(BIN)/python tools/render_results.py && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks notebooks

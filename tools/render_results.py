@@ -1,0 +1,241 @@
+"""Writes the README's results table from ``results/gtsrb.json`` (run by ``make tutorial``).
+
+Notebook 07 records the robustness numbers with
+``helpers.outputs.record_results("gtsrb", "robustness", {...}, profile)`` and notebook 08
+adds an ``"uncertainty"`` section the same way. This script turns them into the markdown
+between ``<!-- results:start -->`` and ``<!-- results:end -->`` in ``README.md``; the rest
+of the README is left as it is. The file looks like this (``profile`` and ``measured_on``
+are added to every section by ``record_results``)::
+
+    {
+      "robustness": {
+        "samples": 12630,                        # test images evaluated
+        "attack": "PGD-20, 3 restarts",          # how robust accuracy was measured
+        "epsilons": ["4/255", "8/255", "16/255"],  # L-infinity budgets, [0, 1] pixel scale
+        "models": {
+          "gtsrb_standard": {"label": "standard training", "clean": 0.9895,
+                             "robust": {"4/255": 0.31, "8/255": 0.0415, "16/255": 0.0}},
+          ...
+        },
+        "profile": "default", "measured_on": "2025-01-31"
+      },
+      "uncertainty": {... numbers, free-form, shown as a second small table ...}
+    }
+
+Accuracies are fractions in [0, 1]. Until notebook 07 has written the file, the README
+keeps its hand-written interim table and this script says so.
+
+Usage (from the repository root)::
+
+    python tools/render_results.py           # rewrite the table in README.md
+    python tools/render_results.py --check   # exit 1 if README.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import numbers
+import pathlib
+import sys
+from collections.abc import Sequence
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS_PATH = ROOT / "results" / "gtsrb.json"
+README_PATH = ROOT / "README.md"
+START_MARKER = "<!-- results:start -->"
+END_MARKER = "<!-- results:end -->"
+DATASET_NAMES = {"gtsrb": "GTSRB", "cifar10": "CIFAR-10"}
+RECORDED_FIELDS = ("profile", "measured_on")  # added by helpers.outputs.record_results
+
+
+def _accuracy(value, where: str) -> str:
+    """Formats an accuracy in [0, 1] as a percentage with two decimals."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(f"{where} must be an accuracy between 0 and 1, got {value!r}.")
+    return f"{value:.2%}"
+
+
+def _measured(section: dict) -> str:
+    """Says when and in which profile a section was measured."""
+    text = f"measured on {section.get('measured_on', 'an unknown date')}"
+    profile = section.get("profile", "default")
+    if profile != "default":
+        text += f" in the {profile} profile (not the lab's results)"
+    return text
+
+
+def robustness_table(section: dict, dataset: str = "gtsrb") -> str:
+    """Renders the robustness section: one row per model, a column per epsilon.
+
+    Args:
+        section: The ``"robustness"`` section (schema in the module docstring).
+        dataset: The dataset's file name, for the caption.
+
+    Returns:
+        A caption and a markdown table.
+
+    Raises:
+        ValueError: If a field is missing or an accuracy is not in [0, 1].
+    """
+    try:
+        samples, attack = int(section["samples"]), str(section["attack"])
+        epsilons, models = [str(e) for e in section["epsilons"]], section["models"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"the robustness section needs samples, attack, epsilons and models ({error!r})."
+        ) from error
+    if not models:
+        raise ValueError("the robustness section lists no models.")
+    name = DATASET_NAMES.get(dataset, dataset)
+    lines = [
+        f"Accuracy on {samples:,} {name} test images, clean and under {attack} at each "
+        "L-infinity epsilon (on the [0, 1] pixel scale), every attack computed on the model "
+        f"itself; {_measured(section)} by `make tutorial` (notebook 07):",
+        "",
+        "| model | clean | " + " | ".join(epsilons) + " |",
+        "| --- | ---: |" + " ---: |" * len(epsilons),
+    ]
+    for model_name, model in models.items():
+        where = f"models.{model_name}"
+        robust = model.get("robust", {})
+        cells = [_accuracy(model.get("clean"), f"{where}.clean")]
+        cells += [
+            _accuracy(robust[e], f"{where}.robust[{e!r}]") if e in robust else "–" for e in epsilons
+        ]
+        label = model.get("label") or model_name
+        lines.append(f"| {label} (`{model_name}`) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _scalars(values: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Flattens nested numbers and strings into (name, text) pairs; lists are skipped."""
+    pairs = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            pairs += _scalars(value, f"{name} / ")
+        elif isinstance(value, bool | str):
+            pairs.append((name, str(value)))
+        elif isinstance(value, numbers.Integral):
+            pairs.append((name, f"{value:,}"))
+        elif isinstance(value, numbers.Real):
+            pairs.append((name, f"{value:.4g}"))
+    return pairs
+
+
+def uncertainty_table(section: dict) -> str:
+    """Renders the free-form uncertainty section as a two-column table.
+
+    Args:
+        section: The ``"uncertainty"`` section: nested dicts of numbers and strings.
+
+    Returns:
+        A caption and a markdown table (empty when the section holds no numbers).
+    """
+    values = {key: value for key, value in section.items() if key not in RECORDED_FIELDS}
+    pairs = _scalars(values)
+    if not pairs:
+        return ""
+    lines = [f"Uncertainty (notebook 08), {_measured(section)}:", "", "| measure | value |"]
+    lines.append("| --- | ---: |")
+    lines += [f"| {name} | {text} |" for name, text in pairs]
+    return "\n".join(lines)
+
+
+def render(results: dict, dataset: str = "gtsrb") -> str:
+    """Renders everything that goes between the README's markers.
+
+    Args:
+        results: The parsed results file.
+        dataset: The dataset's file name (``"gtsrb"``).
+
+    Returns:
+        The markdown, without the markers.
+
+    Raises:
+        ValueError: If the file has no robustness section or it is malformed.
+    """
+    if "robustness" not in results:
+        raise ValueError("the results file has no 'robustness' section (notebook 07 writes it).")
+    parts = [
+        f"<!-- Written by tools/render_results.py from results/{dataset}.json: "
+        "rerun it instead of editing this table. -->",
+        robustness_table(results["robustness"], dataset),
+    ]
+    if isinstance(results.get("uncertainty"), dict):
+        parts.append(uncertainty_table(results["uncertainty"]))
+    return "\n\n".join(part for part in parts if part)
+
+
+def replace_block(text: str, block: str) -> str:
+    """Puts ``block`` between the results markers of a README.
+
+    Args:
+        text: The README's text.
+        block: The new content (without markers).
+
+    Returns:
+        The README's new text.
+
+    Raises:
+        ValueError: If the markers are missing, repeated or in the wrong order.
+    """
+    if text.count(START_MARKER) != 1 or text.count(END_MARKER) != 1:
+        raise ValueError(f"the README needs exactly one {START_MARKER} and one {END_MARKER}.")
+    before, rest = text.split(START_MARKER)
+    if END_MARKER not in rest:
+        raise ValueError(f"{END_MARKER} must come after {START_MARKER}.")
+    after = rest.split(END_MARKER)[1]
+    return f"{before}{START_MARKER}\n{block.strip()}\n{END_MARKER}{after}"
+
+
+def _shown(path: pathlib.Path) -> str:
+    """A path relative to the current folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the script; returns 1 when ``--check`` finds the README out of date, 2 on errors."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README is stale")
+    parser.add_argument("--results", type=pathlib.Path, default=RESULTS_PATH)
+    parser.add_argument("--readme", type=pathlib.Path, default=README_PATH)
+    arguments = parser.parse_args(argv)
+    if not arguments.results.exists():
+        print(
+            f"{_shown(arguments.results)} does not exist yet (notebook 07 writes it in the default "
+            f"profile): {arguments.readme.name} keeps its current results table."
+        )
+        return 0
+    try:
+        results = json.loads(arguments.results.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        print(f"error: {_shown(arguments.results)} is not valid JSON ({error}).", file=sys.stderr)
+        return 2
+    try:
+        text = arguments.readme.read_text(encoding="utf-8")
+        updated = replace_block(text, render(results, arguments.results.stem))
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if updated == text:
+        print(f"{arguments.readme.name}: the results table is up to date.")
+        return 0
+    if arguments.check:
+        print(
+            f"{arguments.readme.name} is out of date with {arguments.results.name}: "
+            "run `python tools/render_results.py`.",
+            file=sys.stderr,
+        )
+        return 1
+    arguments.readme.write_text(updated, encoding="utf-8")
+    print(f"{arguments.readme.name}: results table rewritten from {arguments.results.name}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
