@@ -267,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.profile:
         os.environ[PROFILE_VARIABLE] = arguments.profile  # the kernels inherit it
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer TensorFlow start-up lines
     try:
         profile = current_profile()
         paths = select_notebooks(notebook_paths(arguments.notebooks), arguments.only)
