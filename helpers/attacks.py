@@ -86,13 +86,16 @@ def loss_and_gradient(logits_model: keras.Model, images, labels):
         labels: int64 tensor (N,).
 
     Returns:
-        ``(losses, gradient, logits)``.
+        ``(losses, gradient, logits)``. A model whose output does not depend
+        differentiably on its input (for example behind a ``tf.stop_gradient``) gets a zero
+        gradient, not ``None``: the attack then stalls, as it would in practice.
     """
     with tf.GradientTape() as tape:
         tape.watch(images)
         logits = logits_model(images, training=False)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-    return losses, tape.gradient(losses, images), logits
+    gradient = tape.gradient(losses, images, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return losses, gradient, logits
 
 
 def signed_gradient_steps(logits_model, start, originals, labels, *, radius, step_size, num_steps, direction):

@@ -245,3 +245,67 @@ def per_class_accuracy(labels, predictions, num_classes: int) -> np.ndarray:
     totals = matrix.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, np.diag(matrix) / totals, np.nan)
+
+
+def worst_case_robustness(
+    model: keras.Model,
+    images,
+    labels,
+    *,
+    epsilon: float,
+    attack_model: keras.Model | None = None,
+    pgd_steps: int = 20,
+    pgd_restarts: int = 3,
+    apgd_steps: int = 100,
+    seed: int | None = 0,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> dict:
+    """Clean accuracy, then accuracy under PGD, then under PGD or APGD-CE (the worst case).
+
+    An example counts as robust only if it resists PGD with restarts *and* APGD-CE. APGD-CE
+    runs only on the examples PGD could not break (as AutoAttack chains its attacks), so the
+    second attack costs little on a weak model.
+
+    Args:
+        model: The model as a user meets it; every prediction is made with it.
+        images: float32 (N, H, W, C) in [0, 1].
+        labels: Integer class ids.
+        epsilon: L-infinity budget on the [0, 1] pixel scale.
+        attack_model: The model whose gradients the attacks follow, when it differs from
+            ``model``: a straight-through (BPDA) or expectation-over-transformation (EOT)
+            version of a defended model (``helpers.defenses``). Default: ``model``.
+        pgd_steps: PGD steps per restart.
+        pgd_restarts: PGD restarts.
+        apgd_steps: APGD-CE iterations (0 skips APGD-CE).
+        seed: Seeds both attacks' random starts.
+        batch_size: Images per gradient pass.
+        progress: Show a progress bar during PGD.
+
+    Returns:
+        A dict with ``clean``, ``pgd`` and ``worst_case`` accuracies and ``robust``, a
+        boolean array that is True where the example resisted every attack.
+    """
+    from helpers.apgd import apgd_ce  # APGD-CE builds on attacks; imported where it is used
+
+    images = check_images(images)
+    labels = check_labels(labels, len(images), model.output_shape[-1])
+    if len(labels) == 0:
+        raise ValueError("worst_case_robustness needs at least one image.")
+    robust = predict_classes(model, images, batch_size=batch_size) == labels
+    clean = float(robust.mean())
+    pgd_kwargs = dict(epsilon=epsilon, num_steps=pgd_steps, restarts=pgd_restarts, seed=seed)
+    indices = np.flatnonzero(robust)
+    if len(indices) and attack_model is None:
+        survived = _pgd_early_stop(model, images[indices], labels[indices], pgd_kwargs, batch_size, progress)
+        robust[indices] = survived
+    elif len(indices):
+        adversarial = attacks.pgd(attack_model, images[indices], labels[indices], batch_size=batch_size, **pgd_kwargs)
+        robust[indices] = predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+    after_pgd = float(robust.mean())
+    indices = np.flatnonzero(robust)
+    if len(indices) and apgd_steps:
+        adversarial = apgd_ce(attack_model or model, images[indices], labels[indices], epsilon,
+                              num_steps=apgd_steps, seed=seed, batch_size=batch_size)
+        robust[indices] = predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+    return {"clean": clean, "pgd": after_pgd, "worst_case": float(robust.mean()), "robust": robust}

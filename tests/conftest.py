@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 # Model and sample fixtures live in their own module; importing them here shares them.
-from model_fixtures import gtsrb_sample, random_batch, shipped_standard_model, small_model  # noqa: F401
+from model_fixtures import (  # noqa: F401
+    gtsrb_sample,
+    random_batch,
+    shipped_robust_model,
+    shipped_standard_model,
+    small_model,
+)
 
 from helpers import data
 

@@ -10,6 +10,7 @@ from helpers.data import load_dataset
 from helpers.models import MODELS_DIR, build_cnn, load_model
 
 SHIPPED_STANDARD = MODELS_DIR / "gtsrb_standard.keras"
+SHIPPED_ROBUST = MODELS_DIR / "gtsrb_robust.keras"
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,13 @@ def shipped_standard_model():
     """The shipped standard GTSRB model; its absence is a failure, not a skip."""
     assert SHIPPED_STANDARD.exists(), f"{SHIPPED_STANDARD} is missing: train it (models/README.md)."
     return load_model(SHIPPED_STANDARD, num_classes=43)
+
+
+@pytest.fixture(scope="session")
+def shipped_robust_model():
+    """The shipped adversarially trained GTSRB model; its absence is a failure, not a skip."""
+    assert SHIPPED_ROBUST.exists(), f"{SHIPPED_ROBUST} is missing: train it (models/README.md)."
+    return load_model(SHIPPED_ROBUST, num_classes=43)
 
 
 @pytest.fixture(scope="session")
