@@ -1,0 +1,59 @@
+"""The sanity checks pass on a sound evaluation and each one fails on a broken one."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import defenses
+from helpers.sanity_checks import run_sanity_checks
+
+NAMES = ["iterative", "epsilon", "converged", "transfer", "gradients"]
+
+
+def _verdicts(results):
+    assert len(results) == len(NAMES)
+    return dict(zip(NAMES, (result.passed for result in results), strict=True))
+
+
+@pytest.fixture(scope="module")
+def sample(gtsrb_sample):
+    return gtsrb_sample.test[0][:100], gtsrb_sample.test[1][:100]
+
+
+@pytest.mark.slow
+def test_a_sound_evaluation_of_the_robust_model_passes_every_check(
+    shipped_robust_model, shipped_standard_model, sample
+):
+    results = run_sanity_checks(shipped_robust_model, *sample, epsilon=8 / 255, num_steps=10,
+                                transfer_model=shipped_standard_model)
+    assert all(_verdicts(results).values()), "\n".join(map(str, results))
+
+
+@pytest.mark.slow
+def test_a_masked_gradient_fails_the_epsilon_transfer_and_gradient_checks(
+    shipped_standard_model, shipped_robust_model, sample
+):
+    # An 8-bit "defence" changes no prediction but hides every gradient behind a stop.
+    masked = defenses.defended_model(shipped_standard_model, defenses.BitDepthReduction(8), name="masked")
+    results = run_sanity_checks(masked, *sample, epsilon=8 / 255, num_steps=10,
+                                transfer_model=shipped_robust_model)
+    verdicts = _verdicts(results)
+    assert not verdicts["epsilon"] and not verdicts["transfer"] and not verdicts["gradients"], verdicts
+
+
+@pytest.mark.slow
+def test_a_too_small_step_fails_the_iterative_and_convergence_checks(
+    shipped_robust_model, shipped_standard_model, sample
+):
+    results = run_sanity_checks(shipped_robust_model, *sample, epsilon=8 / 255, num_steps=10,
+                                step_size=8 / 255 / 100, transfer_model=shipped_standard_model)
+    verdicts = _verdicts(results)
+    assert not verdicts["iterative"] and not verdicts["converged"], verdicts
+
+
+def test_bad_arguments_get_clear_errors(small_model, random_batch):
+    images, labels = random_batch
+    with pytest.raises(ValueError, match="epsilon"):
+        run_sanity_checks(small_model, images, labels, epsilon=0.0)
+    with pytest.raises(ValueError, match="tolerance"):
+        run_sanity_checks(small_model, images, labels, epsilon=0.03, tolerance=1.5)
