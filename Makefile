@@ -31,7 +31,9 @@ setup: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
-## Run every test: pytest on helpers, lint, then nbval on every notebook.
+## Run every test: pytest on helpers, lint, then nbval on every notebook (smoke profile
+## unless ADVLAB_PROFILE is set).
+test: export ADVLAB_PROFILE ?= smoke
 test: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks notebooks
 	$(BIN)/python -m pytest tests
