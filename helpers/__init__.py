@@ -10,8 +10,11 @@ Each module holds one concept and is introduced by one notebook:
 - ``attacks``: FGSM and PGD, notebooks 03 and 04.
 - ``evaluation``: accuracy and robust accuracy, notebooks 02 to 04.
 - ``adversarial_training``: adversarial training inside ``fit()``, notebook 05.
+- ``calibration``, ``temperature``: calibration error, entropy, temperature scaling, notebook 08.
+- ``detection``, ``confidence_attacks``: a confidence-threshold detector and the attacks
+  that test it (stop at the first mistake, or push to a confident one), notebook 08.
 - ``checks``: argument checks with clear errors, used everywhere.
-- ``plots``, ``training_plots``, ``attack_plots``: figures that teach nothing themselves.
+- ``plots``, ``training_plots``, ``attack_plots``, ``uncertainty_plots``: figures that teach nothing themselves.
 
 Importing this package has no side effects: no seeding, no downloads, no printing.
 Import the submodule you need, for example ``from helpers import data``.
