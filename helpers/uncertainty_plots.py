@@ -164,3 +164,30 @@ def plot_confidence_histograms(
         figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def plot_nll_curves(
+    temperatures, curves: Mapping[str, np.ndarray], *, title: str | None = None
+) -> Figure:
+    """Draws the validation NLL of each model against the temperature (log axis).
+
+    Args:
+        temperatures: The temperatures the NLL was computed at.
+        curves: ``{model name: NLL at each temperature}``.
+        title: Axes title.
+
+    Returns:
+        The figure.
+    """
+    figure, axis = plt.subplots(figsize=(5, 3.2))
+    for name, values in curves.items():
+        axis.plot(temperatures, values, label=name)
+    axis.axvline(1, color="grey", linewidth=0.8)
+    axis.set_xscale("log")
+    ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8) if min(temperatures) <= t <= max(temperatures)]
+    axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+    axis.minorticks_off()
+    axis.set(xlabel="temperature T", ylabel="validation NLL", title=title)
+    axis.legend()
+    figure.tight_layout()
+    return figure
