@@ -23,6 +23,8 @@ class Profile:
             ``helpers.data.load_dataset(limit=...)``.
         epochs: Training epochs for a model trained inside a notebook.
         eval_samples: Test images used for slow evaluations (attacks, sweeps).
+        attack_samples: Test images for the slowest evaluations (APGD-CE with restarts,
+            sanity checks, EOT attacks; notebooks 06 to 08), at most ``eval_samples``.
         train_shipped_models: Whether a missing shipped model is trained in full
             (default profile) or a small stand-in is trained quickly (smoke profile).
     """
@@ -31,15 +33,18 @@ class Profile:
     limit: int | None
     epochs: int
     eval_samples: int
+    attack_samples: int
     train_shipped_models: bool
 
 
 PROFILES = {
     "smoke": Profile(
-        name="smoke", limit=1000, epochs=1, eval_samples=200, train_shipped_models=False
+        name="smoke", limit=1000, epochs=1, eval_samples=200, attack_samples=50,
+        train_shipped_models=False,
     ),
     "default": Profile(
-        name="default", limit=None, epochs=30, eval_samples=12630, train_shipped_models=True
+        name="default", limit=None, epochs=30, eval_samples=12630, attack_samples=1000,
+        train_shipped_models=True,
     ),
 }
 

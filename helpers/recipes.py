@@ -107,15 +107,38 @@ def load_or_train(
         print(f"Trained {name} in {minutes:.1f} min.")
     if save:
         models.save_model(model, path)
-        record = {
-            "recipe": name, "dataset": dataset.name, "note": dataset.note,
-            "train_images": len(dataset.train[1]), "minutes": round(minutes, 2),
-            "config": dataclasses.asdict(config),
-            "adversarial": dataclasses.asdict(recipe.adversarial) if recipe.adversarial else None,
-            "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        }
-        history_path(name, models_dir).write_text(json.dumps(record, indent=1) + "\n")
+        save_training_record(name, dataset, dataclasses.replace(recipe, config=config), history.history,
+                             minutes, models_dir)
     return model
+
+
+def save_training_record(name: str, dataset: Dataset, recipe: Recipe, history: dict, minutes: float,
+                         models_dir: str | pathlib.Path = models.MODELS_DIR) -> pathlib.Path:
+    """Writes ``<name>.history.json`` next to a model: data, recipe, time and per-epoch curves.
+
+    Args:
+        name: The model's file name without extension.
+        dataset: The data it was trained on.
+        recipe: The recipe it was trained with (its config as actually used).
+        history: Keras ``History.history``: metric name -> one value per epoch.
+        minutes: Wall-clock training time.
+        models_dir: Where the model file lives.
+
+    Returns:
+        The path written.
+    """
+    record = {
+        "recipe": name, "dataset": dataset.name, "note": dataset.note,
+        "train_images": len(dataset.train[1]), "minutes": round(minutes, 2),
+        "architecture": {"width": recipe.width, "dropout": recipe.dropout,
+                         "standardize": recipe.standardize, "local_contrast": recipe.local_contrast},
+        "config": dataclasses.asdict(recipe.config),
+        "adversarial": dataclasses.asdict(recipe.adversarial) if recipe.adversarial else None,
+        "history": {key: [float(v) for v in values] for key, values in history.items()},
+    }
+    path = history_path(name, models_dir)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
 
 
 def history_path(name: str, models_dir: str | pathlib.Path = models.MODELS_DIR) -> pathlib.Path:

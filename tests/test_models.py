@@ -5,9 +5,17 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from helpers.evaluation import accuracy
-from helpers.models import MODELS_DIR, build_cnn, load_model, logits_model, save_model
+from helpers.models import (
+    MODELS_DIR,
+    LocalContrastNormalization,
+    build_cnn,
+    load_model,
+    logits_model,
+    save_model,
+)
 from helpers.recipes import load_or_train
 
 
@@ -89,3 +97,28 @@ def test_shipped_model_loads_with_plain_keras_and_keeps_its_stated_accuracy(gtsr
     # sits four standard errors below the stated figure, so a damaged or swapped file fails.
     model = keras.models.load_model(MODELS_DIR / "gtsrb_standard.keras")
     assert accuracy(model, *gtsrb_sample.test) >= 0.98
+
+
+def test_local_contrast_normalization_removes_brightness_and_local_contrast():
+    rng = np.random.default_rng(0)
+    pattern = rng.uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    layer = LocalContrastNormalization()
+    # An over-exposed copy (brighter and flatter) normalises to nearly the same image.
+    exposed = 0.6 + 0.4 * pattern
+    np.testing.assert_allclose(layer(exposed).numpy(), layer(pattern).numpy(), atol=0.05)
+    with pytest.raises(ValueError, match="sigma"):
+        LocalContrastNormalization(sigma=0)
+
+
+def test_local_contrast_model_saves_loads_and_has_gradients(tmp_path, random_batch):
+    images, _ = random_batch
+    model = build_cnn(10, width=4, local_contrast=True)
+    assert any(isinstance(layer, LocalContrastNormalization) for layer in model.layers)
+    save_model(model, tmp_path / "lcn.keras")
+    loaded = load_model(tmp_path / "lcn.keras", num_classes=10)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    batch = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(batch)
+        total = tf.reduce_sum(logits_model(model)(batch))
+    assert float(tf.reduce_max(tf.abs(tape.gradient(total, batch)))) > 0

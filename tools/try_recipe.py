@@ -20,7 +20,7 @@ import time
 from helpers import models
 from helpers.data import load_dataset
 from helpers.evaluation import accuracy
-from helpers.recipes import RECIPES, Recipe
+from helpers.recipes import RECIPES, Recipe, save_training_record
 from helpers.training import train_model
 
 CANDIDATES_DIR = models.MODELS_DIR / "candidates"
@@ -74,9 +74,11 @@ def main() -> None:
         standardize=recipe.standardize, local_contrast=recipe.local_contrast,
     )
     started = time.perf_counter()
-    train_model(model, dataset, recipe.config, adversarial=recipe.adversarial, verbose=2)
-    print(f"training time: {(time.perf_counter() - started) / 60:.1f} min")
+    history = train_model(model, dataset, recipe.config, adversarial=recipe.adversarial, verbose=2)
+    minutes = (time.perf_counter() - started) / 60
+    print(f"training time: {minutes:.1f} min")
     models.save_model(model, CANDIDATES_DIR / f"{arguments.tag}.keras")
+    save_training_record(arguments.tag, dataset, recipe, history.history, minutes, CANDIDATES_DIR)
     images, labels = dataset.validation
     print(f"validation accuracy: {accuracy(model, images, labels):.4f} ({len(labels):,} images)")
 
