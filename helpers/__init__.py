@@ -8,13 +8,19 @@ Each module holds one concept and is introduced by one notebook:
 - ``models``: the study's CNN and its logits, notebook 02.
 - ``training``, ``recipes``: training with ``fit()`` and load-or-train, notebook 02.
 - ``attacks``: FGSM and PGD, notebooks 03 and 04.
-- ``evaluation``: accuracy and robust accuracy, notebooks 02 to 04.
+- ``evaluation``: accuracy, robust accuracy (notebooks 02 to 04) and the worst case over
+  PGD and APGD-CE (notebook 07).
 - ``adversarial_training``: adversarial training inside ``fit()``, notebook 05.
+- ``defenses``: pre-processing defences as layers, BPDA and EOT wrappers, notebook 06.
+- ``apgd``: APGD-CE, notebook 07.
+- ``sanity_checks``: Carlini et al.'s checks of an evaluation, notebook 07.
+- ``outputs``: where results (``results/<dataset>.json``) and README figures go.
 - ``calibration``, ``temperature``: calibration error, entropy, temperature scaling, notebook 08.
 - ``detection``, ``confidence_attacks``: a confidence-threshold detector and the attacks
   that test it (stop at the first mistake, or push to a confident one), notebook 08.
 - ``checks``: argument checks with clear errors, used everywhere.
-- ``plots``, ``training_plots``, ``attack_plots``, ``uncertainty_plots``: figures that teach nothing themselves.
+- ``plots``, ``training_plots``, ``attack_plots``, ``defense_plots``, ``uncertainty_plots``:
+  figures that teach nothing themselves.
 
 Importing this package has no side effects: no seeding, no downloads, no printing.
 Import the submodule you need, for example ``from helpers import data``.
