@@ -156,13 +156,15 @@ class MedianSmoothing(_Preprocessing):
 
 @keras.saving.register_keras_serializable(package="advlab")
 class RandomResizePadding(_Preprocessing):
-    """Shrinks each batch to a random size and pads it back at a random offset.
+    """Shrinks each image by a random factor and places it at a random offset (padding around).
 
-    The randomness is drawn on every call, at inference too: the defended model's prediction
-    is itself random. Its gradient is exact (resizing and padding are differentiable).
+    Every image of every call gets its own draw, at inference too: the defended model's
+    prediction is itself random. Its gradient is exact (the bilinear resampling is
+    differentiable).
 
     Args:
-        min_size: Smallest side after shrinking, in pixels (at most the image's side).
+        min_size: Smallest side after shrinking, in pixels (at most the image's side); the
+            side is drawn uniformly between this and the full side.
         fill: Value of the padding, in [0, 1].
         seed: Seeds the random draws.
     """
@@ -187,16 +189,20 @@ class RandomResizePadding(_Preprocessing):
 
     def transform(self, images):
         height, width = images.shape[1], images.shape[2]
-        seeds = keras.random.randint([3], 0, 2**30, seed=self.seed_generator)
-        size = self.min_size + seeds[0] % (height - self.min_size + 1)
-        resized = tf.image.resize(images, tf.stack([size, size]), method="bilinear")
-        top = seeds[1] % (height - size + 1)
-        left = seeds[2] % (width - size + 1)
-        padded = tf.pad(
-            resized - self.fill,
-            [[0, 0], [top, height - size - top], [left, width - size - left], [0, 0]],
-        ) + self.fill
-        return tf.ensure_shape(padded, [None, height, width, images.shape[3]])
+        draws = keras.random.uniform([tf.shape(images)[0], 3], seed=self.seed_generator)
+        smallest = self.min_size / min(height, width)
+        scale = smallest + (1.0 - smallest) * draws[:, 0]
+        left = draws[:, 1] * width * (1.0 - scale)
+        top = draws[:, 2] * height * (1.0 - scale)
+        zeros = tf.zeros_like(scale)
+        # Each output pixel (x, y) samples the input at ((x - left) / scale, (y - top) / scale).
+        transforms = tf.stack(
+            [1.0 / scale, zeros, -left / scale, zeros, 1.0 / scale, -top / scale, zeros, zeros], axis=1
+        )
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=transforms, output_shape=tf.constant([height, width]),
+            fill_value=self.fill, interpolation="BILINEAR", fill_mode="CONSTANT",
+        )
 
     def get_config(self):
         config = super().get_config()

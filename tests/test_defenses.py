@@ -133,3 +133,9 @@ def test_wrong_types_get_clear_errors(small_model):
         defenses.defended_model("model", defenses.BitDepthReduction(3))
     with pytest.raises(TypeError, match="keras layer"):
         defenses.defended_model(small_model, lambda images: images)
+
+
+def test_random_resize_padding_draws_per_image_so_eot_averages_different_draws():
+    same = np.repeat(np.random.default_rng(0).uniform(0, 1, (1, 32, 32, 3)).astype(np.float32), 6, axis=0)
+    output = defenses.RandomResizePadding(16, seed=0)(tf.constant(same)).numpy()
+    assert len({output[index].tobytes() for index in range(6)}) == 6
