@@ -64,8 +64,9 @@ def plot_naive_vs_adaptive(names: Sequence[str], clean: Sequence[float], naive: 
         axes.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
     axes.set_xticks(positions, names, rotation=15, ha="right", fontsize=8)
     axes.set_ylabel("accuracy (%)")
-    axes.set_ylim(0, 105)
+    axes.set_ylim(0, 122)  # room for the legend above the tallest bars
+    axes.set_yticks(range(0, 101, 20))
     axes.set_title(title)
-    axes.legend(fontsize=8, loc="upper right", ncols=3)
+    axes.legend(fontsize=8, loc="upper center", ncols=3, frameon=False)
     figure.tight_layout()
     return axes
