@@ -19,6 +19,7 @@ counts without retracing.
 
 from __future__ import annotations
 
+import logging
 import weakref
 
 import keras
@@ -135,6 +136,26 @@ def signed_gradient_steps(logits_model, start, originals, labels, *, radius, ste
     return adversarial
 
 
+class _PerModelTracingFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" notice for the lab's own loops.
+
+    Each model gets its own compiled loop, traced once. TensorFlow counts the traces of all
+    loops built from the same method together, so a notebook that attacks several models
+    would warn about "excessive retracing" that is not happening. Other notices pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "<helpers." in message)
+
+
+def quiet_per_model_tracing() -> None:
+    """Installs :class:`_PerModelTracingFilter` on TensorFlow's logger (once)."""
+    logger = tf.get_logger()
+    if not any(isinstance(existing, _PerModelTracingFilter) for existing in logger.filters):
+        logger.addFilter(_PerModelTracingFilter())
+
+
 def compiled_attack(model: keras.Model) -> _CompiledAttack:
     """Returns the compiled attack loop for ``model``, building it on first use.
 
@@ -145,6 +166,7 @@ def compiled_attack(model: keras.Model) -> _CompiledAttack:
         The cached compiled functions for this model.
     """
     if model not in _compiled:
+        quiet_per_model_tracing()
         is_softmax = bool(model.layers) and isinstance(model.layers[-1], keras.layers.Softmax)
         _compiled[model] = _CompiledAttack(logits_model(model) if is_softmax else model)
     return _compiled[model]

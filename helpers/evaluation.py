@@ -100,9 +100,13 @@ def _pgd_early_stop(model, images, labels, attack_kwargs, batch_size, progress) 
     queue = [(index, restart) for restart in range(restarts) for index in range(len(images))]
     queue.reverse()  # pop() from the end: first restarts of every example first
     shape = images.shape[1:]
+    # The working set stays in TensorFlow between steps: only the indices, step counts and
+    # fooled flags come back to NumPy.
     work_index = np.zeros(0, np.int64)
     work_steps = np.zeros(0, np.int64)
-    work_images = np.zeros((0, *shape), np.float32)
+    work_images = tf.zeros((0, *shape), tf.float32)
+    work_originals = tf.zeros((0, *shape), tf.float32)
+    work_labels = tf.zeros((0,), tf.int64)
     bar = tqdm(total=len(queue), desc="PGD attempts", disable=not progress, leave=False)
     while len(queue) or len(work_index):
         # Refill the working set with attempts on examples not yet fooled.
@@ -115,25 +119,32 @@ def _pgd_early_stop(model, images, labels, attack_kwargs, batch_size, progress) 
                 bar.update(1)
         if fresh:
             fresh = np.asarray(fresh, np.int64)
-            start = images[fresh]
+            originals = images[fresh]
+            start = originals
             if random_start:
                 noise = generator.uniform(-epsilon, epsilon, start.shape).astype(np.float32)
                 start = np.clip(start + noise, 0.0, 1.0)
             work_index = np.concatenate([work_index, fresh])
             work_steps = np.concatenate([work_steps, np.zeros(len(fresh), np.int64)])
-            work_images = np.concatenate([work_images, start])
+            work_images = tf.concat([work_images, start], axis=0)
+            work_originals = tf.concat([work_originals, originals], axis=0)
+            work_labels = tf.concat([work_labels, labels[fresh]], axis=0)
         if not len(work_index):
             continue
-        stepped, fooled = attack.step_and_check(
-            tf.constant(work_images), tf.constant(images[work_index]), tf.constant(labels[work_index]), eps, step
-        )
+        stepped, fooled = attack.step_and_check(work_images, work_originals, work_labels, eps, step)
         fooled = fooled.numpy()
         robust[work_index[fooled]] = False
         finished = fooled | (work_steps >= num_steps)
         bar.update(int(finished.sum()))
-        keep = ~finished
-        work_index, work_steps = work_index[keep], work_steps[keep] + 1
-        work_images = stepped.numpy()[keep]
+        work_images = stepped
+        if finished.any():
+            keep = ~finished
+            work_index, work_steps = work_index[keep], work_steps[keep]
+            keep = tf.constant(keep)
+            work_images = tf.boolean_mask(stepped, keep)
+            work_originals = tf.boolean_mask(work_originals, keep)
+            work_labels = tf.boolean_mask(work_labels, keep)
+        work_steps = work_steps + 1
     bar.close()
     return robust
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -183,3 +185,17 @@ def test_targeted_without_target_labels_is_refused(small_model, random_batch):
     images, _ = random_batch
     with pytest.raises(ValueError, match="needs target labels"):
         pgd(small_model, images, None, EPSILON, targeted=True)
+
+
+def test_only_the_labs_own_retracing_notices_are_silenced():
+    from helpers.attacks import _PerModelTracingFilter
+
+    def record(message):
+        return logging.LogRecord("tensorflow", logging.WARNING, __file__, 1, message, None, None)
+
+    tracing_filter = _PerModelTracingFilter()
+    ours = "5 out of the last 14 calls to <bound method _CompiledApgd._run of <helpers.apgd._CompiledApgd object> triggered tf.function retracing."
+    theirs = "5 out of the last 5 calls to <function user_step at 0x1> triggered tf.function retracing."
+    assert not tracing_filter.filter(record(ours))
+    assert tracing_filter.filter(record(theirs))
+    assert tracing_filter.filter(record("an unrelated warning"))
