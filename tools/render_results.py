@@ -124,8 +124,28 @@ def _scalars(values: dict, prefix: str = "") -> list[tuple[str, str]]:
     return pairs
 
 
+UNCERTAINTY_LABELS = {  # readable names for notebook 08's measures; others are shown as named
+    "ece_clean": "ECE, clean test images",
+    "temperature": "temperature fitted on validation",
+    "ece_clean_after_temperature": "ECE, clean, after temperature scaling",
+    "ece_pgd": "ECE under the attack",
+    "catch_rate_pgd_until_fooled": "detector catches: PGD stopping at the first mistake",
+    "catch_rate_pgd": "detector catches: PGD, all steps",
+    "catch_rate_adaptive": "detector catches: adaptive high-confidence attack",
+}
+
+
+def _number(value) -> str:
+    """Formats a recorded number: integers with separators, others with 4 significant digits."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return str(value)
+    return f"{value:,}" if isinstance(value, numbers.Integral) else f"{value:.4g}"
+
+
 def uncertainty_table(section: dict) -> str:
-    """Renders the free-form uncertainty section as a two-column table.
+    """Renders the uncertainty section: one row per measure, one column per model.
+
+    A section without a ``"models"`` mapping is shown as a two-column name/value table.
 
     Args:
         section: The ``"uncertainty"`` section: nested dicts of numbers and strings.
@@ -134,11 +154,23 @@ def uncertainty_table(section: dict) -> str:
         A caption and a markdown table (empty when the section holds no numbers).
     """
     values = {key: value for key, value in section.items() if key not in RECORDED_FIELDS}
-    pairs = _scalars(values)
+    models = values.pop("models", None)
+    settings = ", ".join(f"{name} {text}" for name, text in _scalars(values))
+    caption = f"Uncertainty (notebook 08; {settings}), {_measured(section)}:" if settings else (
+        f"Uncertainty (notebook 08), {_measured(section)}:")
+    if isinstance(models, dict) and models and all(isinstance(row, dict) for row in models.values()):
+        measures = list(dict.fromkeys(key for row in models.values() for key in row))
+        lines = [caption, "", "| measure | " + " | ".join(f"`{name}`" for name in models) + " |"]
+        lines.append("| --- |" + " ---: |" * len(models))
+        for measure in measures:
+            cells = [_number(row[measure]) if measure in row else "" for row in models.values()]
+            lines.append(f"| {UNCERTAINTY_LABELS.get(measure, measure)} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+    pairs = _scalars(section if models is None else {**values, "models": models})
+    pairs = [(name, text) for name, text in pairs if name not in RECORDED_FIELDS]
     if not pairs:
         return ""
-    lines = [f"Uncertainty (notebook 08), {_measured(section)}:", "", "| measure | value |"]
-    lines.append("| --- | ---: |")
+    lines = [f"Uncertainty (notebook 08), {_measured(section)}:", "", "| measure | value |", "| --- | ---: |"]
     lines += [f"| {name} | {text} |" for name, text in pairs]
     return "\n".join(lines)
 
