@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from helpers.adversarial_training import AdversarialConfig, AdversarialTrainer, RobustnessMonitor
 from helpers.data import Dataset
-from helpers.evaluation import robust_accuracy
+from helpers.evaluation import accuracy, robust_accuracy
 from helpers.models import build_cnn
 from helpers.training import TrainingConfig, train_model
 
@@ -52,21 +52,26 @@ def test_n_fgsm_may_leave_the_ball_but_not_the_pixel_range(small_model, random_b
 def test_adversarial_training_raises_robust_accuracy_above_standard(gtsrb_sample):
     """On a small real subset, FGSM-RS training must beat standard training under PGD.
 
-    Measured when written (2,000 training images, 8 epochs, 300 held-out test images):
-    PGD-10 accuracy at 8/255 of 1.0% for standard training against 6.3% for FGSM-RS.
+    Eight epochs on 2,000 images leave both models weak (about 25% clean), so the statistic
+    is the share of *correctly classified* held-out images that survive PGD-10 at 8/255,
+    on 1,000 images. Measured: 1.5% for standard training against 33% for FGSM-RS (an
+    earlier version compared raw accuracies on 300 images, 1% against 3-7%, and was at the
+    mercy of run-to-run noise).
     """
     epsilon = 8 / 255
     config = TrainingConfig(epochs=8, batch_size=64, learning_rate=3e-3, patience=100)
-    held_out = gtsrb_sample.test[0][:300], gtsrb_sample.test[1][:300]
-    results = {}
+    held_out = gtsrb_sample.test[0][:1000], gtsrb_sample.test[1][:1000]
+    survival = {}
     for name, adversarial in [
         ("standard", None),
         ("fgsm_rs", AdversarialConfig("fgsm_rs", epsilon=epsilon, monitor_samples=0)),
     ]:
         model = build_cnn(43, width=16, standardize=False)
         train_model(model, gtsrb_sample, config, adversarial=adversarial, verbose=0)
-        results[name] = robust_accuracy(model, *held_out, epsilon=epsilon, num_steps=10, seed=0, progress=False)
-    assert results["fgsm_rs"] > results["standard"] + 0.03, results
+        clean = accuracy(model, *held_out)
+        robust = robust_accuracy(model, *held_out, epsilon=epsilon, num_steps=10, seed=0, progress=False)
+        survival[name] = robust / clean
+    assert survival["fgsm_rs"] > 2 * survival["standard"] and survival["fgsm_rs"] > survival["standard"] + 0.10, survival
 
 
 def test_robustness_monitor_matches_a_separate_robust_accuracy_call(gtsrb_sample):
