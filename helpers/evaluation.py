@@ -12,6 +12,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from helpers import attacks
+from helpers.apgd import apgd_ce
 from helpers.checks import check_images, check_labels
 
 
@@ -297,8 +298,6 @@ def worst_case_robustness(
         A dict with ``clean``, ``pgd`` and ``worst_case`` accuracies and ``robust``, a
         boolean array that is True where the example resisted every attack.
     """
-    from helpers.apgd import apgd_ce  # APGD-CE builds on attacks; imported where it is used
-
     images = check_images(images)
     labels = check_labels(labels, len(images), model.output_shape[-1])
     if len(labels) == 0:
