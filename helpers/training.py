@@ -47,10 +47,13 @@ class TrainingConfig:
     weight_decay: float = 1e-4
     patience: int = 8
     lighting_augmentation: bool = False
+    rotation_and_zoom: bool = True
     seed: int = 0
 
 
-def augmentation(dataset_name: str, *, lighting: bool = False) -> keras.Sequential:
+def augmentation(
+    dataset_name: str, *, lighting: bool = False, rotation_and_zoom: bool = True
+) -> keras.Sequential:
     """Returns random transformations that suit a dataset (training only).
 
     Traffic signs are never mirrored (a mirrored "keep left" is "keep right"): GTSRB
@@ -60,6 +63,7 @@ def augmentation(dataset_name: str, *, lighting: bool = False) -> keras.Sequenti
     Args:
         dataset_name: ``"gtsrb"`` or ``"cifar10"``.
         lighting: Add random brightness and contrast (GTSRB only).
+        rotation_and_zoom: Rotate and zoom as well as shift (GTSRB only).
 
     Returns:
         A ``keras.Sequential`` of random layers mapping [0, 1] images to [0, 1] images.
@@ -68,11 +72,13 @@ def augmentation(dataset_name: str, *, lighting: bool = False) -> keras.Sequenti
         ValueError: For an unknown dataset name.
     """
     if dataset_name == "gtsrb":
-        steps = [
-            layers.RandomRotation(12 / 360, fill_mode="nearest"),
-            layers.RandomZoom(0.15, fill_mode="nearest"),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
-        ]
+        steps = [layers.RandomTranslation(0.1, 0.1, fill_mode="nearest")]
+        if rotation_and_zoom:
+            steps = [
+                layers.RandomRotation(12 / 360, fill_mode="nearest"),
+                layers.RandomZoom(0.15, fill_mode="nearest"),
+                *steps,
+            ]
         if lighting:
             steps += [layers.RandomBrightness(0.2, value_range=(0.0, 1.0)), layers.RandomContrast(0.3)]
     elif dataset_name == "cifar10":
@@ -206,7 +212,8 @@ def train_model(model, dataset, config: TrainingConfig = TrainingConfig(), *,
     compile_model(trainer, config, steps_per_epoch)
     train = make_pipeline(
         train_images, train_labels, dataset.num_classes, batch_size=config.batch_size,
-        augment=augmentation(dataset.name, lighting=config.lighting_augmentation),
+        augment=augmentation(dataset.name, lighting=config.lighting_augmentation,
+                             rotation_and_zoom=config.rotation_and_zoom),
         shuffle_seed=config.seed,
     )
     validation = make_pipeline(*dataset.validation, dataset.num_classes, batch_size=512)

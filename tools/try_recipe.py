@@ -19,7 +19,7 @@ import time
 
 from helpers import models
 from helpers.data import load_dataset
-from helpers.evaluation import accuracy
+from helpers.evaluation import accuracy, robust_accuracy
 from helpers.recipes import RECIPES, Recipe, save_training_record
 from helpers.training import train_model
 
@@ -31,8 +31,8 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
 
     Args:
         recipe: The recipe to start from.
-        overrides: Strings such as ``"width=48"`` or ``"epochs=20"``; values are Python
-            literals.
+        overrides: Strings such as ``"width=48"``, ``"epochs=20"`` or
+            ``"adversarial.method='pgd'"``; values are Python literals.
 
     Returns:
         The changed recipe.
@@ -47,7 +47,13 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
         if not separator:
             raise ValueError(f"Overrides look like name=value, got {override!r}.")
         value = ast.literal_eval(text)
-        if name in recipe_fields - {"config", "adversarial"}:
+        if name.startswith("adversarial.") and recipe.adversarial is not None:
+            field = name.removeprefix("adversarial.")
+            if field not in {item.name for item in dataclasses.fields(recipe.adversarial)}:
+                raise ValueError(f"Unknown adversarial-training field {field!r}.")
+            recipe = dataclasses.replace(
+                recipe, adversarial=dataclasses.replace(recipe.adversarial, **{field: value}))
+        elif name in recipe_fields - {"config", "adversarial"}:
             recipe = dataclasses.replace(recipe, **{name: value})
         elif name in config_fields:
             recipe = dataclasses.replace(recipe, config=dataclasses.replace(recipe.config, **{name: value}))
@@ -81,6 +87,10 @@ def main() -> None:
     save_training_record(arguments.tag, dataset, recipe, history.history, minutes, CANDIDATES_DIR)
     images, labels = dataset.validation
     print(f"validation accuracy: {accuracy(model, images, labels):.4f} ({len(labels):,} images)")
+    if recipe.adversarial is not None:
+        robust = robust_accuracy(model, images, labels, epsilon=recipe.adversarial.epsilon,
+                                 num_steps=20, restarts=3, seed=0, progress=False)
+        print(f"validation PGD-20 x3 restarts at {recipe.adversarial.epsilon * 255:.0f}/255: {robust:.4f}")
 
 
 if __name__ == "__main__":

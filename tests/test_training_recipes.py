@@ -1,0 +1,59 @@
+"""Tests for helpers.training.augmentation and tools/try_recipe.py's recipe overrides."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.recipes import RECIPES
+from helpers.training import augmentation
+from tools.try_recipe import apply_overrides
+
+
+def layer_names(sequential):
+    return [type(layer).__name__ for layer in sequential.layers]
+
+
+def test_gtsrb_augmentation_never_flips_and_can_skip_rotation_and_zoom():
+    full = layer_names(augmentation("gtsrb", lighting=True))
+    assert "RandomFlip" not in full
+    assert {"RandomRotation", "RandomZoom", "RandomTranslation", "RandomBrightness"} <= set(full)
+    shifts_only = layer_names(augmentation("gtsrb", rotation_and_zoom=False))
+    assert shifts_only == ["RandomTranslation"]
+
+
+def test_shift_only_augmentation_keeps_images_in_range_and_changes_them():
+    images = np.random.default_rng(0).uniform(0, 1, (8, 32, 32, 3)).astype(np.float32)
+    moved = augmentation("gtsrb", rotation_and_zoom=False)(images, training=True).numpy()
+    assert moved.shape == images.shape
+    assert moved.min() >= 0.0 and moved.max() <= 1.0
+    assert not np.allclose(moved, images)
+
+
+def test_unknown_dataset_has_no_augmentation():
+    with pytest.raises(ValueError, match="No augmentation for dataset 'mnist'"):
+        augmentation("mnist")
+
+
+def test_overrides_reach_recipe_config_and_adversarial_fields():
+    recipe = apply_overrides(
+        RECIPES["gtsrb_robust"],
+        ["width=40", "rotation_and_zoom=False", "adversarial.method='pgd'", "adversarial.num_steps=3"],
+    )
+    assert recipe.width == 40
+    assert recipe.config.rotation_and_zoom is False
+    assert (recipe.adversarial.method, recipe.adversarial.num_steps) == ("pgd", 3)
+    assert RECIPES["gtsrb_robust"].adversarial.method == "n_fgsm"  # the shipped recipe is untouched
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("width", "name=value"),
+        ("colour=1", "Unknown field 'colour'"),
+        ("adversarial.strength=2", "Unknown adversarial-training field 'strength'"),
+    ],
+)
+def test_bad_overrides_are_refused(override, message):
+    with pytest.raises(ValueError, match=message):
+        apply_overrides(RECIPES["gtsrb_robust"], [override])
