@@ -50,9 +50,11 @@ RECIPES = {
         "gtsrb", width=32, dropout=0.3, config=TrainingConfig(epochs=30, lighting_augmentation=True)
     ),
     "cifar10_standard": Recipe("cifar10", config=TrainingConfig(epochs=40)),
+    # Shifts and lighting only: with rotation and zoom as well, validation gave 85.7% clean
+    # and 46.3% PGD-20 (against 89.6% and 48.5%).
     "gtsrb_robust": Recipe(
         "gtsrb", width=32, dropout=0.1, standardize=False,
-        config=TrainingConfig(epochs=20, lighting_augmentation=True),
+        config=TrainingConfig(epochs=20, lighting_augmentation=True, rotation_and_zoom=False),
         adversarial=AdversarialConfig("n_fgsm", epsilon=8 / 255, warmup_epochs=2),
     ),
 }
