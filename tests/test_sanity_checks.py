@@ -20,11 +20,21 @@ def sample(gtsrb_sample):
     return gtsrb_sample.test[0][:100], gtsrb_sample.test[1][:100]
 
 
+@pytest.fixture(scope="module")
+def evaluation_sample(gtsrb_sample):
+    """As many images as notebook 07's sanity checks use (its SANITY_SAMPLES)."""
+    return gtsrb_sample.test[0][:200], gtsrb_sample.test[1][:200]
+
+
 @pytest.mark.slow
 def test_a_sound_evaluation_of_the_robust_model_passes_every_check(
-    shipped_robust_model, shipped_standard_model, sample
+    shipped_robust_model, shipped_standard_model, evaluation_sample
 ):
-    results = run_sanity_checks(shipped_robust_model, *sample, epsilon=8 / 255, num_steps=10,
+    # The lab's evaluation budget (PGD-20, as in the results table) on notebook 07's sample
+    # size. Measured on 2026-11-23: 44.0% after PGD-20 against 43.5% after PGD-40 with 3
+    # restarts (tolerance 2 points). On 100 images PGD-10 read 42% against 39%: each image
+    # is a whole point there, and the check rightly flagged the shorter attack.
+    results = run_sanity_checks(shipped_robust_model, *evaluation_sample, epsilon=8 / 255, num_steps=20,
                                 transfer_model=shipped_standard_model)
     assert all(_verdicts(results).values()), "\n".join(map(str, results))
 
