@@ -166,8 +166,7 @@ def uncertainty_table(section: dict) -> str:
             cells = [_number(row[measure]) if measure in row else "" for row in models.values()]
             lines.append(f"| {UNCERTAINTY_LABELS.get(measure, measure)} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
-    pairs = _scalars(section if models is None else {**values, "models": models})
-    pairs = [(name, text) for name, text in pairs if name not in RECORDED_FIELDS]
+    pairs = _scalars(values if models is None else {**values, "models": models})
     if not pairs:
         return ""
     lines = [f"Uncertainty (notebook 08), {_measured(section)}:", "", "| measure | value |", "| --- | ---: |"]
