@@ -34,9 +34,13 @@ class TrainingConfig:
         warmup_epochs: Epochs of linear warm-up before the cosine decay.
         weight_decay: Decoupled weight decay (AdamW).
         patience: Epochs without a better validation accuracy before stopping.
+        augment: Apply random transformations to the training batches (``augmentation``);
+            ``False`` trains on the images as they are (notebook 05 does, to provoke
+            catastrophic overfitting).
         lighting_augmentation: Also vary brightness and contrast (GTSRB). A model that
             standardises each image undoes most of it, but the clipping to [0, 1] that
             follows still varies saturation, and it measured better on validation.
+        rotation_and_zoom: Rotate and zoom as well as shift (GTSRB).
         seed: Seeds weights, shuffling and augmentation.
     """
 
@@ -46,6 +50,7 @@ class TrainingConfig:
     warmup_epochs: int = 1
     weight_decay: float = 1e-4
     patience: int = 8
+    augment: bool = True
     lighting_augmentation: bool = False
     rotation_and_zoom: bool = True
     seed: int = 0
@@ -126,6 +131,24 @@ def make_pipeline(
     return pipeline.prefetch(tf.data.AUTOTUNE)
 
 
+def training_pipeline(dataset, config: TrainingConfig) -> tf.data.Dataset:
+    """Builds the shuffled, augmented (unless ``config.augment`` is off) training pipeline.
+
+    Args:
+        dataset: A ``helpers.data.Dataset``; its ``train`` split is used.
+        config: The run's hyper-parameters (batch size, augmentation, seed).
+
+    Returns:
+        Batches of (images, one-hot labels), reshuffled every epoch.
+    """
+    augment = None
+    if config.augment:
+        augment = augmentation(dataset.name, lighting=config.lighting_augmentation,
+                               rotation_and_zoom=config.rotation_and_zoom)
+    return make_pipeline(*dataset.train, dataset.num_classes, batch_size=config.batch_size,
+                         augment=augment, shuffle_seed=config.seed)
+
+
 def learning_rate_schedule(config: TrainingConfig, steps_per_epoch: int):
     """Linear warm-up to ``config.learning_rate``, then cosine decay to zero.
 
@@ -185,13 +208,12 @@ def train_model(model, dataset, config: TrainingConfig = TrainingConfig(), *,
         ValueError: If the dataset's labels do not fit the model's number of classes.
     """
     keras.utils.set_random_seed(config.seed)
-    train_images, train_labels = dataset.train
     if model.output_shape[-1] != dataset.num_classes:
         raise ValueError(
             f"The model predicts {model.output_shape[-1]} classes but {dataset.name} has "
             f"{dataset.num_classes}; build it with build_cnn({dataset.num_classes})."
         )
-    steps_per_epoch = int(np.ceil(len(train_labels) / config.batch_size))
+    steps_per_epoch = int(np.ceil(len(dataset.train[1]) / config.batch_size))
     trainer, extra = model, []
     if adversarial is None:
         extra.append(keras.callbacks.EarlyStopping(
@@ -210,12 +232,7 @@ def train_model(model, dataset, config: TrainingConfig = TrainingConfig(), *,
                 dataset.validation[0][:count], dataset.validation[1][:count],
                 epsilon=adversarial.epsilon, num_steps=adversarial.monitor_steps, seed=config.seed))
     compile_model(trainer, config, steps_per_epoch)
-    train = make_pipeline(
-        train_images, train_labels, dataset.num_classes, batch_size=config.batch_size,
-        augment=augmentation(dataset.name, lighting=config.lighting_augmentation,
-                             rotation_and_zoom=config.rotation_and_zoom),
-        shuffle_seed=config.seed,
-    )
+    train = training_pipeline(dataset, config)
     validation = make_pipeline(*dataset.validation, dataset.num_classes, batch_size=512)
     return trainer.fit(
         train, validation_data=validation, epochs=config.epochs,

@@ -1,12 +1,13 @@
-"""Tests for helpers.training.augmentation and tools/try_recipe.py's recipe overrides."""
+"""Tests for helpers.training's augmentation and training pipeline, and tools/try_recipe.py's overrides."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from helpers.data import Dataset
 from helpers.recipes import RECIPES
-from helpers.training import augmentation
+from helpers.training import TrainingConfig, augmentation, training_pipeline
 from tools.try_recipe import apply_overrides
 
 
@@ -28,6 +29,35 @@ def test_shift_only_augmentation_keeps_images_in_range_and_changes_them():
     assert moved.shape == images.shape
     assert moved.min() >= 0.0 and moved.max() <= 1.0
     assert not np.allclose(moved, images)
+
+
+def small_dataset(count=40):
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, (count, 32, 32, 3)).astype(np.float32)
+    labels = np.arange(count) % 4
+    split = (images[:4], labels[:4])
+    return Dataset("gtsrb", (images, labels), split, split, ["a", "b", "c", "d"])
+
+
+def batches_of(pipeline):
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in pipeline], strict=True)
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def test_training_pipeline_without_augmentation_shuffles_the_images_unchanged():
+    dataset = small_dataset()
+    images, one_hot = batches_of(training_pipeline(dataset, TrainingConfig(batch_size=16, augment=False)))
+    assert images.shape == dataset.train[0].shape and one_hot.shape == (40, 4)
+    order = [int(np.flatnonzero((dataset.train[0] == image).all(axis=(1, 2, 3)))[0]) for image in images]
+    assert sorted(order) == list(range(40)) and order != list(range(40))  # a shuffle of the same images
+    np.testing.assert_array_equal(one_hot.argmax(axis=1), dataset.train[1][order])
+
+
+def test_training_pipeline_augments_by_default():
+    dataset = small_dataset()
+    images, _ = batches_of(training_pipeline(dataset, TrainingConfig(batch_size=16, rotation_and_zoom=False)))
+    unchanged = [(dataset.train[0] == image).all(axis=(1, 2, 3)).any() for image in images]
+    assert not any(unchanged)
 
 
 def test_unknown_dataset_has_no_augmentation():
