@@ -31,11 +31,12 @@ setup: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
-## Run every test: pytest on helpers, lint, then nbval on every notebook (smoke profile
-## unless ADVLAB_PROFILE is set).
+## Run every test: lint (ruff check and format), pytest on helpers, then nbval on every
+## notebook (smoke profile unless ADVLAB_PROFILE is set).
 test: export ADVLAB_PROFILE ?= smoke
 test: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks notebooks
+	$(BIN)/ruff format --check helpers tests tools benchmarks
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) -p no:cacheprovider notebooks
 

@@ -34,8 +34,12 @@ EPSILON = 8 / 255
 def main() -> None:
     """Runs every measurement and prints a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--evaluation-images", type=int, default=DEFAULT_IMAGES,
-                        help="test images for the robust_accuracy comparison (0: the whole test set)")
+    parser.add_argument(
+        "--evaluation-images",
+        type=int,
+        default=DEFAULT_IMAGES,
+        help="test images for the robust_accuracy comparison (0: the whole test set)",
+    )
     arguments = parser.parse_args()
     dataset = load_dataset("gtsrb")
     images, labels = dataset.test[0][:DEFAULT_IMAGES], dataset.test[1][:DEFAULT_IMAGES]
@@ -43,7 +47,9 @@ def main() -> None:
     model = load_model(MODELS_DIR / "gtsrb_standard.keras", num_classes=43)
     attack = compiled_attack(model)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3]), tf.TensorSpec([None], tf.int64)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, 32, 32, 3]), tf.TensorSpec([None], tf.int64)]
+    )
     def gradient_pass(batch, batch_labels):
         with tf.GradientTape() as tape:
             tape.watch(batch)
@@ -53,8 +59,10 @@ def main() -> None:
 
     def all_gradient_passes():
         for start in range(0, len(labels), BATCH_SIZE):
-            gradient_pass(tf.constant(images[start : start + BATCH_SIZE]),
-                          tf.constant(labels[start : start + BATCH_SIZE])).numpy()
+            gradient_pass(
+                tf.constant(images[start : start + BATCH_SIZE]),
+                tf.constant(labels[start : start + BATCH_SIZE]),
+            ).numpy()
 
     one_pass = time_call(all_gradient_passes)
     print(f"{'measurement':<34}{'images/s':>10}{'gradient passes':>17}")
@@ -63,19 +71,24 @@ def main() -> None:
     print(f"{'FGSM':<34}{len(labels) / fgsm_time:>10.0f}{fgsm_time / one_pass:>17.2f}")
     for steps in (10, 20):
         seconds = time_call(
-            lambda steps=steps: pgd(model, images, labels, EPSILON, num_steps=steps, seed=0,
-                                    batch_size=BATCH_SIZE),
+            lambda steps=steps: pgd(
+                model, images, labels, EPSILON, num_steps=steps, seed=0, batch_size=BATCH_SIZE
+            ),
             repeats=3,
         )
         ratio = seconds / (steps * one_pass)
-        print(f"{f'PGD-{steps}':<34}{len(labels) / seconds:>10.0f}{seconds / one_pass:>17.2f}"
-              f"   ({ratio:.3f} x {steps} passes)")
+        print(
+            f"{f'PGD-{steps}':<34}{len(labels) / seconds:>10.0f}{seconds / one_pass:>17.2f}"
+            f"   ({ratio:.3f} x {steps} passes)"
+        )
 
     count = arguments.evaluation_images or len(dataset.test[1])
     images, labels = dataset.test[0][:count], dataset.test[1][:count]
     settings = {"epsilon": EPSILON, "num_steps": 20, "seed": 0, "progress": False}
     for early_stop in (True, False):  # warm-up: trace both code paths on one batch
-        robust_accuracy(model, images[:BATCH_SIZE], labels[:BATCH_SIZE], early_stop=early_stop, **settings)
+        robust_accuracy(
+            model, images[:BATCH_SIZE], labels[:BATCH_SIZE], early_stop=early_stop, **settings
+        )
     print(f"robust_accuracy on {len(labels):,} test images (after one warm-up call each):")
     started = time.perf_counter()
     early = robust_accuracy(model, images, labels, **settings)

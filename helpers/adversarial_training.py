@@ -61,7 +61,9 @@ class AdversarialConfig:
 def check_method(method: str) -> str:
     """Returns ``method`` if it is a known adversarial-training method, else raises ValueError."""
     if method not in METHODS:
-        raise ValueError(f"Unknown adversarial training method {method!r}; expected one of {list(METHODS)}.")
+        raise ValueError(
+            f"Unknown adversarial training method {method!r}; expected one of {list(METHODS)}."
+        )
     return method
 
 
@@ -79,13 +81,23 @@ class AdversarialTrainer(keras.Model):
         clean_weight: Share of each batch's loss taken on clean images (0: adversarial only).
     """
 
-    def __init__(self, model: keras.Model, *, method: str, epsilon: float, step_size: float | None = None,
-                 num_steps: int = 7, clean_weight: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        method: str,
+        epsilon: float,
+        step_size: float | None = None,
+        num_steps: int = 7,
+        clean_weight: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.method = check_method(method)
         self.target_epsilon = check_epsilon(epsilon, allow_zero=False)
         self.num_steps = check_positive_int(num_steps, "num_steps") if method == "pgd" else 1
-        default_step = {"fgsm": 1.0, "n_fgsm": 1.0, "fgsm_rs": 1.25, "pgd": 2.5 / self.num_steps}[method]
+        step_ratios = {"fgsm": 1.0, "n_fgsm": 1.0, "fgsm_rs": 1.25, "pgd": 2.5 / self.num_steps}
+        default_step = step_ratios[method]
         step = step_size if step_size is not None else default_step * self.target_epsilon
         self.step_ratio = check_epsilon(step, "step_size", allow_zero=False) / self.target_epsilon
         if not 0 <= clean_weight <= 1:
@@ -94,7 +106,9 @@ class AdversarialTrainer(keras.Model):
         self.model = model
         self.logits = logits_model(model)
         # A variable, so a warm-up callback can change it without retracing train_step.
-        self.epsilon = tf.Variable(self.target_epsilon, trainable=False, dtype=tf.float32, name="epsilon")
+        self.epsilon = tf.Variable(
+            self.target_epsilon, trainable=False, dtype=tf.float32, name="epsilon"
+        )
 
     def call(self, images, training=False):
         return self.model(images, training=training)
@@ -114,12 +128,21 @@ class AdversarialTrainer(keras.Model):
         if self.method == "fgsm":
             start, radius = images, epsilon
         elif self.method == "n_fgsm":
-            start, radius = images + tf.random.uniform(tf.shape(images), -2 * epsilon, 2 * epsilon), 1.0
+            start, radius = (
+                images + tf.random.uniform(tf.shape(images), -2 * epsilon, 2 * epsilon),
+                1.0,
+            )
         else:
             start, radius = images + tf.random.uniform(tf.shape(images), -epsilon, epsilon), epsilon
         adversarial = signed_gradient_steps(
-            self.logits, start, images, labels, radius=radius, step_size=step,
-            num_steps=self.num_steps, direction=1.0,
+            self.logits,
+            start,
+            images,
+            labels,
+            radius=radius,
+            step_size=step,
+            num_steps=self.num_steps,
+            direction=1.0,
         )
         return tf.stop_gradient(adversarial)
 
@@ -181,8 +204,17 @@ class RobustnessMonitor(keras.callbacks.Callback):
             accuracy rising while PGD accuracy collapses).
     """
 
-    def __init__(self, images, labels, *, epsilon: float, num_steps: int = 10, seed: int = 0,
-                 restore_best: bool = True, report_fgsm: bool = False):
+    def __init__(
+        self,
+        images,
+        labels,
+        *,
+        epsilon: float,
+        num_steps: int = 10,
+        seed: int = 0,
+        restore_best: bool = True,
+        report_fgsm: bool = False,
+    ):
         super().__init__()
         self.report_fgsm = report_fgsm
         self.images, self.labels = images, labels
@@ -198,10 +230,21 @@ class RobustnessMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.report_fgsm and logs is not None:
             logs["val_fgsm_accuracy"] = robust_accuracy(
-                self._inner(), self.images, self.labels, attack=fgsm, epsilon=self.epsilon, progress=False)
+                self._inner(),
+                self.images,
+                self.labels,
+                attack=fgsm,
+                epsilon=self.epsilon,
+                progress=False,
+            )
         accuracy = robust_accuracy(
-            self._inner(), self.images, self.labels, epsilon=self.epsilon,
-            num_steps=self.num_steps, seed=self.seed, progress=False,
+            self._inner(),
+            self.images,
+            self.labels,
+            epsilon=self.epsilon,
+            num_steps=self.num_steps,
+            seed=self.seed,
+            progress=False,
         )
         if logs is not None:
             logs["val_pgd_accuracy"] = accuracy
@@ -213,5 +256,7 @@ class RobustnessMonitor(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.restore_best and self.best_weights is not None:
             self._inner().set_weights(self.best_weights)
-            print(f"Restored the weights of epoch {self.best_epoch + 1} "
-                  f"(val_pgd_accuracy {self.best_accuracy:.4f}).")
+            print(
+                f"Restored the weights of epoch {self.best_epoch + 1} "
+                f"(val_pgd_accuracy {self.best_accuracy:.4f})."
+            )

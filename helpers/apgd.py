@@ -56,10 +56,18 @@ class _CompiledApgd:
     def __init__(self, logits: keras.Model):
         self.logits = logits
         image_spec = tf.TensorSpec([None, *logits.input_shape[1:]], tf.float32)
-        self.run = tf.function(self._run, input_signature=[
-            image_spec, image_spec, tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.float32),
-            tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32),
-        ])
+        self.run = tf.function(
+            self._run,
+            input_signature=[
+                image_spec,
+                image_spec,
+                tf.TensorSpec([None], tf.int64),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([None], tf.float32),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.float32),
+            ],
+        )
 
     def _run(self, start, originals, labels, epsilon, schedule, rho, alpha):
         """Runs every iteration; returns (adversarial images, fooled flags)."""
@@ -77,11 +85,18 @@ class _CompiledApgd:
         current = tf.clip_by_value(start, lower, upper)
         losses, gradient, fooled = evaluate(current)
         state = dict(
-            current=current, previous=current, gradient=gradient, losses=losses,
-            best=current, best_gradient=gradient, best_loss=losses,
-            found=current, fooled=fooled,
+            current=current,
+            previous=current,
+            gradient=gradient,
+            losses=losses,
+            best=current,
+            best_gradient=gradient,
+            best_loss=losses,
+            found=current,
+            fooled=fooled,
             step=tf.fill(per_example, 2.0 * epsilon),
-            increases=tf.zeros(per_example), best_at_checkpoint=losses,
+            increases=tf.zeros(per_example),
+            best_at_checkpoint=losses,
             halved_at_checkpoint=tf.ones(per_example, tf.bool),
         )
 
@@ -89,8 +104,13 @@ class _CompiledApgd:
             momentum = tf.where(index == 0, 1.0, alpha)  # no momentum on the first step
             current = state["current"]
             stepped = tf.clip_by_value(
-                current + broadcast(state["step"]) * tf.sign(state["gradient"]), lower, upper)
-            moved = current + momentum * (stepped - current) + (1.0 - momentum) * (current - state["previous"])
+                current + broadcast(state["step"]) * tf.sign(state["gradient"]), lower, upper
+            )
+            moved = (
+                current
+                + momentum * (stepped - current)
+                + (1.0 - momentum) * (current - state["previous"])
+            )
             moved = tf.clip_by_value(moved, lower, upper)
             losses, gradient, fooled_now = evaluate(moved)
             new_fooled = fooled_now & ~state["fooled"]
@@ -98,24 +118,40 @@ class _CompiledApgd:
             improved = losses > state["best_loss"]
             best = tf.where(broadcast(tf.cast(improved, tf.float32)) > 0, moved, state["best"])
             best_gradient = tf.where(
-                broadcast(tf.cast(improved, tf.float32)) > 0, gradient, state["best_gradient"])
+                broadcast(tf.cast(improved, tf.float32)) > 0, gradient, state["best_gradient"]
+            )
             best_loss = tf.where(improved, losses, state["best_loss"])
             increases = state["increases"] + tf.cast(losses > state["losses"], tf.float32)
-            new = dict(state, current=moved, previous=current, gradient=gradient, losses=losses,
-                       best=best, best_gradient=best_gradient, best_loss=best_loss, found=found,
-                       fooled=state["fooled"] | fooled_now, increases=increases)
+            new = dict(
+                state,
+                current=moved,
+                previous=current,
+                gradient=gradient,
+                losses=losses,
+                best=best,
+                best_gradient=best_gradient,
+                best_loss=best_loss,
+                found=found,
+                fooled=state["fooled"] | fooled_now,
+                increases=increases,
+            )
 
             interval = schedule[index]
 
             def checkpoint():
                 oscillating = increases <= rho * interval
-                no_progress = ~state["halved_at_checkpoint"] & (state["best_at_checkpoint"] >= best_loss)
+                no_progress = ~state["halved_at_checkpoint"] & (
+                    state["best_at_checkpoint"] >= best_loss
+                )
                 halve = oscillating | no_progress
                 mask = broadcast(tf.cast(halve, tf.float32)) > 0
                 return dict(
-                    new, step=tf.where(halve, new["step"] / 2.0, new["step"]),
-                    current=tf.where(mask, best, moved), gradient=tf.where(mask, best_gradient, gradient),
-                    increases=tf.zeros_like(increases), best_at_checkpoint=best_loss,
+                    new,
+                    step=tf.where(halve, new["step"] / 2.0, new["step"]),
+                    current=tf.where(mask, best, moved),
+                    gradient=tf.where(mask, best_gradient, gradient),
+                    increases=tf.zeros_like(increases),
+                    best_at_checkpoint=best_loss,
                     halved_at_checkpoint=halve,
                 )
 
@@ -123,7 +159,8 @@ class _CompiledApgd:
             return index + 1, new
 
         _, state = tf.while_loop(
-            lambda index, _: index < tf.shape(schedule)[0], iteration, (tf.constant(0), state))
+            lambda index, _: index < tf.shape(schedule)[0], iteration, (tf.constant(0), state)
+        )
         fooled = state["fooled"]
         chosen = tf.where(broadcast(tf.cast(fooled, tf.float32)) > 0, state["found"], state["best"])
         return chosen, fooled, state["best_loss"]
@@ -189,9 +226,18 @@ def apgd_ce(
             direction = generator.uniform(-1, 1, originals.shape).astype(np.float32)
             peak = np.abs(direction).reshape(len(direction), -1).max(axis=1).reshape(-1, 1, 1, 1)
             begin = originals + epsilon * direction / np.maximum(peak, 1e-12)
-            candidate, fooled, loss = (t.numpy() for t in loop.run(
-                tf.constant(begin), tf.constant(originals), batch_labels, tf.constant(epsilon, tf.float32),
-                schedule, tf.constant(rho, tf.float32), tf.constant(alpha, tf.float32)))
+            candidate, fooled, loss = (
+                t.numpy()
+                for t in loop.run(
+                    tf.constant(begin),
+                    tf.constant(originals),
+                    batch_labels,
+                    tf.constant(epsilon, tf.float32),
+                    schedule,
+                    tf.constant(rho, tf.float32),
+                    tf.constant(alpha, tf.float32),
+                )
+            )
             if best is None:
                 best, best_fooled, best_loss = candidate, fooled, loss
                 continue

@@ -25,8 +25,11 @@ def check_member_name(name: str, archive: pathlib.Path) -> None:
         ValueError: If the name is absolute or climbs out with ``..``.
     """
     normalized = posixpath.normpath(name.replace("\\", "/"))
-    if normalized.startswith("/") or normalized == ".." or normalized.startswith("../") or (
-        len(normalized) > 1 and normalized[1] == ":"
+    if (
+        normalized.startswith("/")
+        or normalized == ".."
+        or normalized.startswith("../")
+        or (len(normalized) > 1 and normalized[1] == ":")
     ):
         raise ValueError(
             f"Archive {archive} contains the unsafe path {name!r}, which points outside "

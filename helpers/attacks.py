@@ -44,18 +44,33 @@ class _CompiledAttack:
         scalar = tf.TensorSpec([], tf.float32)
         self.run = tf.function(
             self._run,
-            input_signature=[image_spec, image_spec, label_spec, scalar, scalar, tf.TensorSpec([], tf.int32), scalar],
+            input_signature=[
+                image_spec,
+                image_spec,
+                label_spec,
+                scalar,
+                scalar,
+                tf.TensorSpec([], tf.int32),
+                scalar,
+            ],
         )
         self.evaluate = tf.function(self._evaluate, input_signature=[image_spec, label_spec])
         self.step_and_check = tf.function(
-            self._step_and_check, input_signature=[image_spec, image_spec, label_spec, scalar, scalar]
+            self._step_and_check,
+            input_signature=[image_spec, image_spec, label_spec, scalar, scalar],
         )
 
     def _run(self, start, originals, labels, epsilon, step_size, num_steps, direction):
         """Runs :func:`signed_gradient_steps` on this model's logits."""
         return signed_gradient_steps(
-            self.logits, start, originals, labels, radius=epsilon, step_size=step_size,
-            num_steps=num_steps, direction=direction,
+            self.logits,
+            start,
+            originals,
+            labels,
+            radius=epsilon,
+            step_size=step_size,
+            num_steps=num_steps,
+            direction=direction,
         )
 
     def _step_and_check(self, adversarial, originals, labels, epsilon, step_size):
@@ -99,7 +114,9 @@ def loss_and_gradient(logits_model: keras.Model, images, labels):
     return losses, gradient, logits
 
 
-def signed_gradient_steps(logits_model, start, originals, labels, *, radius, step_size, num_steps, direction):
+def signed_gradient_steps(
+    logits_model, start, originals, labels, *, radius, step_size, num_steps, direction
+):
     """The core of FGSM and PGD, shared with adversarial training (``helpers.training``).
 
     Takes ``num_steps`` steps of size ``step_size`` along the sign of the loss gradient,
@@ -131,7 +148,9 @@ def signed_gradient_steps(logits_model, start, originals, labels, *, radius, ste
     # An explicit while_loop: it compiles to one graph loop whether or not the caller's
     # tf.function uses AutoGraph (Keras compiles train_step without it).
     _, adversarial = tf.while_loop(
-        lambda count, _: count < num_steps, step, (tf.constant(0), tf.clip_by_value(start, lower, upper))
+        lambda count, _: count < num_steps,
+        step,
+        (tf.constant(0), tf.clip_by_value(start, lower, upper)),
     )
     return adversarial
 
@@ -231,8 +250,15 @@ def pgd_settings(epsilon, step_size, num_steps, restarts) -> tuple[float, float,
     return epsilon, step_size, num_steps, restarts
 
 
-def fgsm(model: keras.Model, images, labels, epsilon: float, *, targeted: bool = False,
-         batch_size: int = DEFAULT_BATCH_SIZE):
+def fgsm(
+    model: keras.Model,
+    images,
+    labels,
+    epsilon: float,
+    *,
+    targeted: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+):
     """Fast gradient sign method: one step of size ``epsilon`` along the gradient's sign.
 
     Args:
@@ -249,8 +275,17 @@ def fgsm(model: keras.Model, images, labels, epsilon: float, *, targeted: bool =
     Raises:
         TypeError, ValueError: For malformed images, labels or epsilon.
     """
-    return pgd(model, images, labels, epsilon, step_size=epsilon if epsilon else 1.0, num_steps=1,
-               random_start=False, targeted=targeted, batch_size=batch_size)
+    return pgd(
+        model,
+        images,
+        labels,
+        epsilon,
+        step_size=epsilon if epsilon else 1.0,
+        num_steps=1,
+        random_start=False,
+        targeted=targeted,
+        batch_size=batch_size,
+    )
 
 
 def pgd(
@@ -309,13 +344,24 @@ def pgd(
             if random_start and epsilon > 0:
                 noise = generator.uniform(-epsilon, epsilon, originals.shape).astype(np.float32)
                 begin = originals + noise
-            candidate = attack.run(begin, originals, batch_labels, tf.constant(epsilon),
-                                   tf.constant(step_size), tf.constant(num_steps, tf.int32), direction)
+            candidate = attack.run(
+                begin,
+                originals,
+                batch_labels,
+                tf.constant(epsilon),
+                tf.constant(step_size),
+                tf.constant(num_steps, tf.int32),
+                direction,
+            )
             if restarts == 1:
                 best = candidate
                 break
             losses, predicted = (t.numpy() for t in attack.evaluate(candidate, batch_labels))
-            success = (predicted == batch_labels.numpy()) if targeted else (predicted != batch_labels.numpy())
+            success = (
+                (predicted == batch_labels.numpy())
+                if targeted
+                else (predicted != batch_labels.numpy())
+            )
             # Success dominates; among equals, higher loss (lower target loss) wins.
             score = success * 1e6 + (-losses if targeted else losses)
             if best is None:

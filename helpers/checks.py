@@ -96,7 +96,9 @@ def check_epsilon(epsilon, name: str = "epsilon", *, allow_zero: bool = True) ->
         )
     if value < 0 or (value == 0 and not allow_zero) or not np.isfinite(value):
         bound = "> 0" if not allow_zero else ">= 0"
-        raise ValueError(f"{name} must be {bound} and at most 1 (the [0, 1] pixel scale), got {value:g}.")
+        raise ValueError(
+            f"{name} must be {bound} and at most 1 (the [0, 1] pixel scale), got {value:g}."
+        )
     return value
 
 

@@ -62,7 +62,9 @@ def unpickle(data: bytes, where: str) -> dict:
             "hold NumPy arrays, lists and strings; this file may be corrupt or malicious."
         ) from error
     if not isinstance(batch, dict):
-        raise ValueError(f"{where} is not a CIFAR-10 batch: expected a dict, got {type(batch).__name__}.")
+        raise ValueError(
+            f"{where} is not a CIFAR-10 batch: expected a dict, got {type(batch).__name__}."
+        )
     return batch
 
 
@@ -146,7 +148,9 @@ def read_raw_batch(directory: pathlib.Path, name: str) -> dict:
     elif archive.exists():
         raw = read_tar_members(archive, {name})
     else:
-        raise FileNotFoundError(f"Neither {folder} nor {archive} exists; load_dataset('cifar10') fetches it.")
+        raise FileNotFoundError(
+            f"Neither {folder} nor {archive} exists; load_dataset('cifar10') fetches it."
+        )
     if name not in raw:
         raise ValueError(f"{directory} holds no CIFAR-10 batch named {name!r}.")
     return unpickle(raw[name], f"{directory}:{name}")

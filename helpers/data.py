@@ -157,7 +157,9 @@ def _decode(name, data_dir, download, mirror_url, crop_roi) -> dict[str, np.ndar
         )
         paths.append(path)
         digests.append(digest)
-    key = "-".join([name, f"v{CACHE_VERSION}", "roi" if crop_roi else "full", *(d[:8] for d in digests)])
+    key = "-".join(
+        [name, f"v{CACHE_VERSION}", "roi" if crop_roi else "full", *(d[:8] for d in digests)]
+    )
     cache = cache_directory() / f"{key}.npz"
     if cache.exists():
         with np.load(cache) as stored:
@@ -166,8 +168,11 @@ def _decode(name, data_dir, download, mirror_url, crop_roi) -> dict[str, np.ndar
         train_images, train_labels, tracks = gtsrb.read_training(paths[0], crop_roi=crop_roi)
         test_images, test_labels = gtsrb.read_test(paths[1], paths[2], crop_roi=crop_roi)
         arrays = {
-            "train_images": train_images, "train_labels": train_labels, "train_tracks": tracks,
-            "test_images": test_images, "test_labels": test_labels,
+            "train_images": train_images,
+            "train_labels": train_labels,
+            "train_tracks": tracks,
+            "test_images": test_images,
+            "test_labels": test_labels,
         }
     else:
         arrays = _flatten(cifar10.read(paths[0]))
@@ -244,8 +249,10 @@ def _check_arguments(name, validation_size, limit) -> str:
                 "CIFAR-10's validation split is fixed as in the study (data_batch_5); "
                 "pass validation_size=None."
             )
-        if not isinstance(validation_size, numbers.Real) or isinstance(validation_size, bool) or not (
-            0 < validation_size < 1
+        if (
+            not isinstance(validation_size, numbers.Real)
+            or isinstance(validation_size, bool)
+            or not (0 < validation_size < 1)
         ):
             raise ValueError(
                 f"validation_size must be a share of the training tracks in (0, 1), "
@@ -308,7 +315,10 @@ def load_dataset(
         }
         class_names = list(gtsrb.CLASS_NAMES)
     else:
-        splits = {s: (arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in ("train", "validation", "test")}
+        splits = {
+            s: (arrays[f"{s}_images"], arrays[f"{s}_labels"])
+            for s in ("train", "validation", "test")
+        }
         class_names = [str(n) for n in arrays["class_names"]]
     notes = []
     if key == "cifar10" and len(splits["test"][1]) < 10_000:
@@ -326,4 +336,6 @@ def load_dataset(
             # train or validation are a fair sample. The test split keeps its official order.
             keep = rng.permutation(keep)
         result[split] = (images[keep].astype(np.float32) / 255.0, labels[keep].astype(np.int64))
-    return Dataset(key, result["train"], result["validation"], result["test"], class_names, "; ".join(notes))
+    return Dataset(
+        key, result["train"], result["validation"], result["test"], class_names, "; ".join(notes)
+    )

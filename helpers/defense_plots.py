@@ -8,8 +8,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def plot_transformations(images: np.ndarray, transformed: Mapping[str, np.ndarray], *,
-                         class_names: Sequence[str] | None = None, labels=None):
+def plot_transformations(
+    images: np.ndarray,
+    transformed: Mapping[str, np.ndarray],
+    *,
+    class_names: Sequence[str] | None = None,
+    labels=None,
+):
     """Shows a few images (top row) and each defence's version of them (one row each).
 
     Args:
@@ -22,8 +27,9 @@ def plot_transformations(images: np.ndarray, transformed: Mapping[str, np.ndarra
         The matplotlib ``Figure``.
     """
     rows = {"original": images, **transformed}
-    figure, axes = plt.subplots(len(rows), len(images), figsize=(1.3 * len(images), 1.4 * len(rows)),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(rows), len(images), figsize=(1.3 * len(images), 1.4 * len(rows)), squeeze=False
+    )
     for row, (title, batch) in enumerate(rows.items()):
         for column, image in enumerate(batch):
             axis = axes[row, column]
@@ -38,8 +44,14 @@ def plot_transformations(images: np.ndarray, transformed: Mapping[str, np.ndarra
     return figure
 
 
-def plot_naive_vs_adaptive(names: Sequence[str], clean: Sequence[float], naive: Sequence[float],
-                           adaptive: Sequence[float], *, title: str = ""):
+def plot_naive_vs_adaptive(
+    names: Sequence[str],
+    clean: Sequence[float],
+    naive: Sequence[float],
+    adaptive: Sequence[float],
+    *,
+    title: str = "",
+):
     """Bars per model: clean accuracy, "robust" accuracy under a naive attack, true robust accuracy.
 
     Args:
@@ -60,7 +72,9 @@ def plot_naive_vs_adaptive(names: Sequence[str], clean: Sequence[float], naive: 
         (0.0, naive, "naive attack", "#f4a261"),
         (width, adaptive, "adaptive attack (true)", "#2a6f97"),
     ]:
-        bars = axes.bar(positions + offset, np.asarray(values) * 100, width, label=label, color=color)
+        bars = axes.bar(
+            positions + offset, np.asarray(values) * 100, width, label=label, color=color
+        )
         axes.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
     axes.set_xticks(positions, names, rotation=15, ha="right", fontsize=8)
     axes.set_ylabel("accuracy (%)")

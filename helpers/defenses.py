@@ -83,7 +83,8 @@ class JpegCompression(_Preprocessing):
         # adjust_jpeg_quality takes one image at a time; it rounds to 8 bits on the way.
         compressed = tf.map_fn(
             lambda image: tf.image.adjust_jpeg_quality(image, self.quality),
-            images, fn_output_signature=tf.TensorSpec(images.shape[1:], images.dtype),
+            images,
+            fn_output_signature=tf.TensorSpec(images.shape[1:], images.dtype),
         )
         return tf.clip_by_value(tf.reshape(compressed, tf.shape(images)), 0.0, 1.0)
 
@@ -138,14 +139,21 @@ class MedianSmoothing(_Preprocessing):
 
     def transform(self, images):
         radius = self.size // 2
-        padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+        padded = tf.pad(
+            images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT"
+        )
         # (N, H, W, size*size*C) patches, regrouped so the window is the last axis.
         patches = tf.image.extract_patches(
-            padded, sizes=[1, self.size, self.size, 1], strides=[1, 1, 1, 1],
-            rates=[1, 1, 1, 1], padding="VALID",
+            padded,
+            sizes=[1, self.size, self.size, 1],
+            strides=[1, 1, 1, 1],
+            rates=[1, 1, 1, 1],
+            padding="VALID",
         )
         shape = tf.shape(images)
-        patches = tf.reshape(patches, [shape[0], shape[1], shape[2], self.size * self.size, shape[3]])
+        patches = tf.reshape(
+            patches, [shape[0], shape[1], shape[2], self.size * self.size, shape[3]]
+        )
         patches = tf.transpose(patches, [0, 1, 2, 4, 3])
         middle = self.size * self.size // 2 + 1
         return tf.math.top_k(patches, k=middle).values[..., -1]
@@ -197,11 +205,16 @@ class RandomResizePadding(_Preprocessing):
         zeros = tf.zeros_like(scale)
         # Each output pixel (x, y) samples the input at ((x - left) / scale, (y - top) / scale).
         transforms = tf.stack(
-            [1.0 / scale, zeros, -left / scale, zeros, 1.0 / scale, -top / scale, zeros, zeros], axis=1
+            [1.0 / scale, zeros, -left / scale, zeros, 1.0 / scale, -top / scale, zeros, zeros],
+            axis=1,
         )
         return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=tf.constant([height, width]),
-            fill_value=self.fill, interpolation="BILINEAR", fill_mode="CONSTANT",
+            images=images,
+            transforms=transforms,
+            output_shape=tf.constant([height, width]),
+            fill_value=self.fill,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
         )
 
     def get_config(self):
@@ -210,7 +223,9 @@ class RandomResizePadding(_Preprocessing):
         return {**config, "min_size": self.min_size, "fill": self.fill, "seed": self.seed}
 
 
-def defended_model(model: keras.Model, defense: layers.Layer, *, name: str | None = None) -> keras.Model:
+def defended_model(
+    model: keras.Model, defense: layers.Layer, *, name: str | None = None
+) -> keras.Model:
     """Puts a pre-processing layer in front of a trained model (weights shared, not copied).
 
     Args:

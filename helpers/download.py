@@ -39,7 +39,9 @@ def md5_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, destination: pathlib.Path, expected_md5: str, *, timeout: float = 60) -> None:
+def download(
+    url: str, destination: pathlib.Path, expected_md5: str, *, timeout: float = 60
+) -> None:
     """Downloads ``url`` to ``destination``, verified by md5, never leaving a partial file.
 
     Args:

@@ -61,7 +61,9 @@ def _as_arrays(images, labels):
     """Accepts arrays, tensors or a tf.data pipeline of (images, labels) batches."""
     if isinstance(images, tf.data.Dataset):
         if labels is not None:
-            raise ValueError("Pass labels=None with a tf.data pipeline; it yields (images, labels).")
+            raise ValueError(
+                "Pass labels=None with a tf.data pipeline; it yields (images, labels)."
+            )
         batches = [(np.asarray(x), np.asarray(y)) for x, y in images]
         if not batches:
             raise ValueError("The tf.data pipeline yielded no batches.")
@@ -86,12 +88,22 @@ def _pgd_early_stop(model, images, labels, attack_kwargs, batch_size, progress) 
         A boolean array, True where the example resisted every restart.
     """
     epsilon, step_size, num_steps, restarts = attacks.pgd_settings(
-        attack_kwargs.get("epsilon"), attack_kwargs.get("step_size"),
-        attack_kwargs.get("num_steps", 10), attack_kwargs.get("restarts", 1),
+        attack_kwargs.get("epsilon"),
+        attack_kwargs.get("step_size"),
+        attack_kwargs.get("num_steps", 10),
+        attack_kwargs.get("restarts", 1),
     )
     random_start = attack_kwargs.get("random_start", True) and epsilon > 0
     generator = np.random.default_rng(attack_kwargs.get("seed"))
-    unknown = set(attack_kwargs) - {"epsilon", "num_steps", "restarts", "step_size", "random_start", "seed", "targeted"}
+    unknown = set(attack_kwargs) - {
+        "epsilon",
+        "num_steps",
+        "restarts",
+        "step_size",
+        "random_start",
+        "seed",
+        "targeted",
+    }
     if unknown:
         raise TypeError(f"Unknown PGD arguments: {sorted(unknown)}.")
     attack = attacks.compiled_attack(model)
@@ -196,7 +208,9 @@ def robust_accuracy(
     if not len(targets_labels):
         return 0.0
     if attack is attacks.pgd and early_stop and not attack_kwargs.get("targeted", False):
-        survived = _pgd_early_stop(model, targets_images, targets_labels, attack_kwargs, batch_size, progress)
+        survived = _pgd_early_stop(
+            model, targets_images, targets_labels, attack_kwargs, batch_size, progress
+        )
     else:
         extra = {"batch_size": batch_size} if attack in (attacks.fgsm, attacks.pgd) else {}
         adversarial = attack(model, targets_images, targets_labels, **extra, **attack_kwargs)
@@ -217,7 +231,9 @@ def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
     """
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     if labels.shape != predictions.shape:
-        raise ValueError(f"Got {len(labels)} labels but {len(predictions)} predictions; they must match.")
+        raise ValueError(
+            f"Got {len(labels)} labels but {len(predictions)} predictions; they must match."
+        )
     matrix = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(matrix, (labels, predictions), 1)
     return matrix
@@ -238,7 +254,10 @@ def most_confused_pairs(labels, predictions, *, top: int = 5) -> list[tuple[int,
     matrix = confusion_matrix(labels, predictions, num_classes)
     np.fill_diagonal(matrix, 0)
     order = np.argsort(matrix, axis=None)[::-1][:top]
-    pairs = [(int(i), int(j), int(matrix[i, j])) for i, j in zip(*np.unravel_index(order, matrix.shape), strict=True)]
+    pairs = [
+        (int(i), int(j), int(matrix[i, j]))
+        for i, j in zip(*np.unravel_index(order, matrix.shape), strict=True)
+    ]
     return [pair for pair in pairs if pair[2] > 0]
 
 
@@ -307,15 +326,30 @@ def worst_case_robustness(
     pgd_kwargs = dict(epsilon=epsilon, num_steps=pgd_steps, restarts=pgd_restarts, seed=seed)
     indices = np.flatnonzero(robust)
     if len(indices) and attack_model is None:
-        survived = _pgd_early_stop(model, images[indices], labels[indices], pgd_kwargs, batch_size, progress)
+        survived = _pgd_early_stop(
+            model, images[indices], labels[indices], pgd_kwargs, batch_size, progress
+        )
         robust[indices] = survived
     elif len(indices):
-        adversarial = attacks.pgd(attack_model, images[indices], labels[indices], batch_size=batch_size, **pgd_kwargs)
-        robust[indices] = predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+        adversarial = attacks.pgd(
+            attack_model, images[indices], labels[indices], batch_size=batch_size, **pgd_kwargs
+        )
+        robust[indices] = (
+            predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+        )
     after_pgd = float(robust.mean())
     indices = np.flatnonzero(robust)
     if len(indices) and apgd_steps:
-        adversarial = apgd_ce(attack_model or model, images[indices], labels[indices], epsilon,
-                              num_steps=apgd_steps, seed=seed, batch_size=batch_size)
-        robust[indices] = predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+        adversarial = apgd_ce(
+            attack_model or model,
+            images[indices],
+            labels[indices],
+            epsilon,
+            num_steps=apgd_steps,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        robust[indices] = (
+            predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+        )
     return {"clean": clean, "pgd": after_pgd, "worst_case": float(robust.mean()), "robust": robust}

@@ -144,7 +144,9 @@ def build_cnn(
         x = PerImageStandardization(name="standardize")(x)
     for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
         for conv in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{conv}")(x)
+            x = layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{conv}"
+            )(x)
             x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
             x = layers.ReLU(name=f"block{block}_relu{conv}")(x)
         x = layers.MaxPool2D(2, name=f"block{block}_pool")(x)
@@ -185,7 +187,9 @@ def logits_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, final.input, name=f"{model.name}_logits")
 
 
-def _check_compatible(model: keras.Model, path: pathlib.Path, num_classes: int, input_shape) -> None:
+def _check_compatible(
+    model: keras.Model, path: pathlib.Path, num_classes: int, input_shape
+) -> None:
     """Raises if a loaded model does not fit the recipe it was loaded for."""
     found_input = tuple(model.input_shape[1:])
     found_classes = model.output_shape[-1]
@@ -199,7 +203,9 @@ def _check_compatible(model: keras.Model, path: pathlib.Path, num_classes: int, 
         raise ValueError(f"{path} holds a model without a final softmax layer; retrain it.")
 
 
-def load_model(path: str | pathlib.Path, *, num_classes: int, input_shape=(32, 32, 3)) -> keras.Model:
+def load_model(
+    path: str | pathlib.Path, *, num_classes: int, input_shape=(32, 32, 3)
+) -> keras.Model:
     """Loads a ``.keras`` file and checks that it is a model of the expected shape.
 
     Args:

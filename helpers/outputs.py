@@ -50,7 +50,9 @@ def results_path(dataset_name: str, profile) -> pathlib.Path:
         ValueError: If ``dataset_name`` is not a plain lower-case name.
     """
     if not isinstance(dataset_name, str) or not dataset_name.replace("_", "").isalnum():
-        raise ValueError(f"dataset_name must be a plain name such as 'gtsrb', got {dataset_name!r}.")
+        raise ValueError(
+            f"dataset_name must be a plain name such as 'gtsrb', got {dataset_name!r}."
+        )
     return outputs_root(profile) / "results" / f"{dataset_name.lower()}.json"
 
 

@@ -39,11 +39,19 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile(
-        name="smoke", limit=1000, epochs=1, eval_samples=200, attack_samples=50,
+        name="smoke",
+        limit=1000,
+        epochs=1,
+        eval_samples=200,
+        attack_samples=50,
         train_shipped_models=False,
     ),
     "default": Profile(
-        name="default", limit=None, epochs=30, eval_samples=12630, attack_samples=1000,
+        name="default",
+        limit=None,
+        epochs=30,
+        eval_samples=12630,
+        attack_samples=1000,
         train_shipped_models=True,
     ),
 }
@@ -61,8 +69,7 @@ def current_profile() -> Profile:
     name = os.environ.get(PROFILE_VARIABLE, "default").strip().lower() or "default"
     if name not in PROFILES:
         raise ValueError(
-            f"{PROFILE_VARIABLE}={name!r} is not a known profile; "
-            f"use one of {sorted(PROFILES)}."
+            f"{PROFILE_VARIABLE}={name!r} is not a known profile; use one of {sorted(PROFILES)}."
         )
     return PROFILES[name]
 

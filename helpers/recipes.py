@@ -53,7 +53,10 @@ RECIPES = {
     # Shifts and lighting only: with rotation and zoom as well, validation gave 85.7% clean
     # and 46.3% PGD-20 (against 89.6% and 48.5%).
     "gtsrb_robust": Recipe(
-        "gtsrb", width=32, dropout=0.1, standardize=False,
+        "gtsrb",
+        width=32,
+        dropout=0.1,
+        standardize=False,
         config=TrainingConfig(epochs=20, lighting_augmentation=True, rotation_and_zoom=False),
         adversarial=AdversarialConfig("n_fgsm", epsilon=8 / 255, warmup_epochs=2),
     ),
@@ -98,8 +101,11 @@ def load_or_train(
         return models.load_model(path, num_classes=num_classes)
     dataset = dataset if dataset is not None else load_dataset(recipe.dataset)
     model = models.build_cnn(
-        dataset.num_classes, width=recipe.width, dropout=recipe.dropout,
-        standardize=recipe.standardize, local_contrast=recipe.local_contrast,
+        dataset.num_classes,
+        width=recipe.width,
+        dropout=recipe.dropout,
+        standardize=recipe.standardize,
+        local_contrast=recipe.local_contrast,
     )
     config = config or recipe.config
     started = time.perf_counter()
@@ -109,13 +115,25 @@ def load_or_train(
         print(f"Trained {name} in {minutes:.1f} min.")
     if save:
         models.save_model(model, path)
-        save_training_record(name, dataset, dataclasses.replace(recipe, config=config), history.history,
-                             minutes, models_dir)
+        save_training_record(
+            name,
+            dataset,
+            dataclasses.replace(recipe, config=config),
+            history.history,
+            minutes,
+            models_dir,
+        )
     return model
 
 
-def save_training_record(name: str, dataset: Dataset, recipe: Recipe, history: dict, minutes: float,
-                         models_dir: str | pathlib.Path = models.MODELS_DIR) -> pathlib.Path:
+def save_training_record(
+    name: str,
+    dataset: Dataset,
+    recipe: Recipe,
+    history: dict,
+    minutes: float,
+    models_dir: str | pathlib.Path = models.MODELS_DIR,
+) -> pathlib.Path:
     """Writes ``<name>.history.json`` next to a model: data, recipe, time and per-epoch curves.
 
     Args:
@@ -130,10 +148,17 @@ def save_training_record(name: str, dataset: Dataset, recipe: Recipe, history: d
         The path written.
     """
     record = {
-        "recipe": name, "dataset": dataset.name, "note": dataset.note,
-        "train_images": len(dataset.train[1]), "minutes": round(minutes, 2),
-        "architecture": {"width": recipe.width, "dropout": recipe.dropout,
-                         "standardize": recipe.standardize, "local_contrast": recipe.local_contrast},
+        "recipe": name,
+        "dataset": dataset.name,
+        "note": dataset.note,
+        "train_images": len(dataset.train[1]),
+        "minutes": round(minutes, 2),
+        "architecture": {
+            "width": recipe.width,
+            "dropout": recipe.dropout,
+            "standardize": recipe.standardize,
+            "local_contrast": recipe.local_contrast,
+        },
         "config": dataclasses.asdict(recipe.config),
         "adversarial": dataclasses.asdict(recipe.adversarial) if recipe.adversarial else None,
         "history": {key: [float(v) for v in values] for key, values in history.items()},
@@ -162,7 +187,9 @@ def load_history(name: str, models_dir: str | pathlib.Path = models.MODELS_DIR) 
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def model_for_profile(name: str, profile, *, dataset: Dataset | None = None, verbose: int = 2) -> keras.Model:
+def model_for_profile(
+    name: str, profile, *, dataset: Dataset | None = None, verbose: int = 2
+) -> keras.Model:
     """Returns the named model as a notebook in ``profile`` should use it.
 
     The shipped file is used when present. When it is missing, the default profile trains

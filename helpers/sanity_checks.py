@@ -47,17 +47,40 @@ class CheckResult:
         return f"[{'pass' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
 
 
-def _robust(model, attack_model, images, labels, *, epsilon, num_steps=20, restarts=1, step_size=None, seed=0):
+def _robust(
+    model,
+    attack_model,
+    images,
+    labels,
+    *,
+    epsilon,
+    num_steps=20,
+    restarts=1,
+    step_size=None,
+    seed=0,
+):
     """Accuracy of ``model`` on PGD images computed on ``attack_model`` (all steps run)."""
-    kwargs = dict(epsilon=epsilon, num_steps=num_steps, restarts=restarts, step_size=step_size, seed=seed)
+    kwargs = dict(
+        epsilon=epsilon, num_steps=num_steps, restarts=restarts, step_size=step_size, seed=seed
+    )
     if attack_model is None:
         return robust_accuracy(model, images, labels, early_stop=False, progress=False, **kwargs)
     adversarial = attacks.pgd(attack_model, images, labels, **kwargs)
     return accuracy(model, adversarial, labels)
 
 
-def iterative_beats_single_step(model, images, labels, *, epsilon, attack_model=None, step_size=None,
-                                num_steps=20, tolerance=0.02, seed=0) -> CheckResult:
+def iterative_beats_single_step(
+    model,
+    images,
+    labels,
+    *,
+    epsilon,
+    attack_model=None,
+    step_size=None,
+    num_steps=20,
+    tolerance=0.02,
+    seed=0,
+) -> CheckResult:
     """Check 1: PGD's accuracy is at most FGSM's (plus ``tolerance``).
 
     Returns:
@@ -65,17 +88,37 @@ def iterative_beats_single_step(model, images, labels, *, epsilon, attack_model=
     """
     source = attack_model or model
     single = accuracy(model, attacks.fgsm(source, images, labels, epsilon), labels)
-    iterative = _robust(model, attack_model, images, labels, epsilon=epsilon, num_steps=num_steps,
-                        step_size=step_size, seed=seed)
+    iterative = _robust(
+        model,
+        attack_model,
+        images,
+        labels,
+        epsilon=epsilon,
+        num_steps=num_steps,
+        step_size=step_size,
+        seed=seed,
+    )
     return CheckResult(
-        "iterative attack beats single-step", iterative <= single + tolerance,
+        "iterative attack beats single-step",
+        iterative <= single + tolerance,
         f"PGD-{num_steps} {iterative:.1%} vs FGSM {single:.1%}",
     )
 
 
-def accuracy_falls_with_epsilon(model, images, labels, *, epsilon, attack_model=None, step_size=None,
-                                num_steps=20, large_epsilon=64 / 255, floor=0.05, tolerance=0.02,
-                                seed=0) -> CheckResult:
+def accuracy_falls_with_epsilon(
+    model,
+    images,
+    labels,
+    *,
+    epsilon,
+    attack_model=None,
+    step_size=None,
+    num_steps=20,
+    large_epsilon=64 / 255,
+    floor=0.05,
+    tolerance=0.02,
+    seed=0,
+) -> CheckResult:
     """Check 2: accuracy does not rise with epsilon and is at most ``floor`` at ``large_epsilon``.
 
     Returns:
@@ -84,64 +127,135 @@ def accuracy_falls_with_epsilon(model, images, labels, *, epsilon, attack_model=
     budgets = [0.0, epsilon / 2, epsilon, 2 * epsilon, large_epsilon]
     scale = None if step_size is None else step_size / epsilon
     values = [
-        _robust(model, attack_model, images, labels, epsilon=budget, num_steps=num_steps,
-                step_size=None if scale is None or budget == 0 else scale * budget, seed=seed)
+        _robust(
+            model,
+            attack_model,
+            images,
+            labels,
+            epsilon=budget,
+            num_steps=num_steps,
+            step_size=None if scale is None or budget == 0 else scale * budget,
+            seed=seed,
+        )
         for budget in budgets
     ]
-    monotone = all(later <= earlier + tolerance for earlier, later in zip(values, values[1:], strict=False))
+    monotone = all(
+        later <= earlier + tolerance for earlier, later in zip(values, values[1:], strict=False)
+    )
     passed = monotone and values[-1] <= floor
-    curve = ", ".join(f"{budget * 255:.0f}/255: {value:.1%}" for budget, value in zip(budgets, values, strict=True))
-    return CheckResult("accuracy falls to ~0 as epsilon grows", passed,
-                       f"{curve} (needs non-increasing and <= {floor:.0%} at the largest)")
+    curve = ", ".join(
+        f"{budget * 255:.0f}/255: {value:.1%}"
+        for budget, value in zip(budgets, values, strict=True)
+    )
+    return CheckResult(
+        "accuracy falls to ~0 as epsilon grows",
+        passed,
+        f"{curve} (needs non-increasing and <= {floor:.0%} at the largest)",
+    )
 
 
-def attack_has_converged(model, images, labels, *, epsilon, attack_model=None, step_size=None,
-                         num_steps=20, tolerance=0.02, seed=0) -> CheckResult:
+def attack_has_converged(
+    model,
+    images,
+    labels,
+    *,
+    epsilon,
+    attack_model=None,
+    step_size=None,
+    num_steps=20,
+    tolerance=0.02,
+    seed=0,
+) -> CheckResult:
     """Check 3: doubling the steps and using 3 restarts lowers accuracy by at most ``tolerance``.
 
     Returns:
         The :class:`CheckResult`.
     """
-    base = _robust(model, attack_model, images, labels, epsilon=epsilon, num_steps=num_steps,
-                   step_size=step_size, seed=seed)
-    stronger = _robust(model, attack_model, images, labels, epsilon=epsilon, num_steps=2 * num_steps,
-                       restarts=3, step_size=step_size, seed=seed + 1)
+    base = _robust(
+        model,
+        attack_model,
+        images,
+        labels,
+        epsilon=epsilon,
+        num_steps=num_steps,
+        step_size=step_size,
+        seed=seed,
+    )
+    stronger = _robust(
+        model,
+        attack_model,
+        images,
+        labels,
+        epsilon=epsilon,
+        num_steps=2 * num_steps,
+        restarts=3,
+        step_size=step_size,
+        seed=seed + 1,
+    )
     return CheckResult(
-        "more steps and restarts change nothing", base - stronger <= tolerance,
+        "more steps and restarts change nothing",
+        base - stronger <= tolerance,
         f"PGD-{num_steps} {base:.1%} vs PGD-{2 * num_steps} x3 restarts {stronger:.1%}",
     )
 
 
-def white_box_beats_transfer(model, images, labels, *, epsilon, transfer_model, attack_model=None,
-                             step_size=None, num_steps=20, tolerance=0.02, seed=0) -> CheckResult:
+def white_box_beats_transfer(
+    model,
+    images,
+    labels,
+    *,
+    epsilon,
+    transfer_model,
+    attack_model=None,
+    step_size=None,
+    num_steps=20,
+    tolerance=0.02,
+    seed=0,
+) -> CheckResult:
     """Check 4: images crafted on ``transfer_model`` fool ``model`` no more than its own attack.
 
     Returns:
         The :class:`CheckResult`.
     """
-    white_box = _robust(model, attack_model, images, labels, epsilon=epsilon, num_steps=num_steps,
-                        step_size=step_size, seed=seed)
-    transferred = attacks.pgd(transfer_model, images, labels, epsilon, num_steps=num_steps, seed=seed)
+    white_box = _robust(
+        model,
+        attack_model,
+        images,
+        labels,
+        epsilon=epsilon,
+        num_steps=num_steps,
+        step_size=step_size,
+        seed=seed,
+    )
+    transferred = attacks.pgd(
+        transfer_model, images, labels, epsilon, num_steps=num_steps, seed=seed
+    )
     transfer = accuracy(model, transferred, labels)
     return CheckResult(
-        "white-box attack beats transfer", white_box <= transfer + tolerance,
+        "white-box attack beats transfer",
+        white_box <= transfer + tolerance,
         f"white-box {white_box:.1%} vs transfer from {transfer_model.name} {transfer:.1%}",
     )
 
 
-def gradients_are_informative(model, images, labels, *, attack_model=None, max_zero_share=0.05) -> CheckResult:
+def gradients_are_informative(
+    model, images, labels, *, attack_model=None, max_zero_share=0.05
+) -> CheckResult:
     """Check 5: input gradients are finite and at most ``max_zero_share`` of them are zero.
 
     Returns:
         The :class:`CheckResult`.
     """
     compiled = attacks.compiled_attack(attack_model or model)
-    _, gradient, _ = attacks.loss_and_gradient(compiled.logits, tf.constant(images), tf.constant(labels))
+    _, gradient, _ = attacks.loss_and_gradient(
+        compiled.logits, tf.constant(images), tf.constant(labels)
+    )
     gradient = gradient.numpy().reshape(len(images), -1)
     finite = bool(np.isfinite(gradient).all())
     zero_share = float(np.mean(np.abs(gradient).max(axis=1) == 0))
     return CheckResult(
-        "gradients are finite and non-zero", finite and zero_share <= max_zero_share,
+        "gradients are finite and non-zero",
+        finite and zero_share <= max_zero_share,
         f"{zero_share:.1%} of examples have a zero gradient"
         + ("" if finite else "; some gradients are NaN or infinite"),
     )
@@ -188,14 +302,22 @@ def run_sanity_checks(
     epsilon = check_epsilon(epsilon, allow_zero=False)
     if not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}.")
-    common = dict(epsilon=epsilon, attack_model=attack_model, step_size=step_size, num_steps=num_steps,
-                  tolerance=tolerance, seed=seed)
+    common = dict(
+        epsilon=epsilon,
+        attack_model=attack_model,
+        step_size=step_size,
+        num_steps=num_steps,
+        tolerance=tolerance,
+        seed=seed,
+    )
     results = [
         iterative_beats_single_step(model, images, labels, **common),
         accuracy_falls_with_epsilon(model, images, labels, **common),
         attack_has_converged(model, images, labels, **common),
     ]
     if transfer_model is not None:
-        results.append(white_box_beats_transfer(model, images, labels, transfer_model=transfer_model, **common))
+        results.append(
+            white_box_beats_transfer(model, images, labels, transfer_model=transfer_model, **common)
+        )
     results.append(gradients_are_informative(model, images, labels, attack_model=attack_model))
     return results

@@ -85,7 +85,10 @@ def augmentation(
                 *steps,
             ]
         if lighting:
-            steps += [layers.RandomBrightness(0.2, value_range=(0.0, 1.0)), layers.RandomContrast(0.3)]
+            steps += [
+                layers.RandomBrightness(0.2, value_range=(0.0, 1.0)),
+                layers.RandomContrast(0.3),
+            ]
     elif dataset_name == "cifar10":
         steps = [
             layers.RandomFlip("horizontal"),
@@ -143,10 +146,18 @@ def training_pipeline(dataset, config: TrainingConfig) -> tf.data.Dataset:
     """
     augment = None
     if config.augment:
-        augment = augmentation(dataset.name, lighting=config.lighting_augmentation,
-                               rotation_and_zoom=config.rotation_and_zoom)
-    return make_pipeline(*dataset.train, dataset.num_classes, batch_size=config.batch_size,
-                         augment=augment, shuffle_seed=config.seed)
+        augment = augmentation(
+            dataset.name,
+            lighting=config.lighting_augmentation,
+            rotation_and_zoom=config.rotation_and_zoom,
+        )
+    return make_pipeline(
+        *dataset.train,
+        dataset.num_classes,
+        batch_size=config.batch_size,
+        augment=augment,
+        shuffle_seed=config.seed,
+    )
 
 
 def learning_rate_schedule(config: TrainingConfig, steps_per_epoch: int):
@@ -185,8 +196,15 @@ def compile_model(model: keras.Model, config: TrainingConfig, steps_per_epoch: i
     )
 
 
-def train_model(model, dataset, config: TrainingConfig = TrainingConfig(), *,
-                adversarial: AdversarialConfig | None = None, callbacks=(), verbose=2):
+def train_model(
+    model,
+    dataset,
+    config: TrainingConfig = TrainingConfig(),
+    *,
+    adversarial: AdversarialConfig | None = None,
+    callbacks=(),
+    verbose=2,
+):
     """Trains ``model`` on ``dataset.train``, keeping the best epoch on ``dataset.validation``.
 
     Standard training keeps the epoch with the best validation accuracy (early stopping).
@@ -216,25 +234,41 @@ def train_model(model, dataset, config: TrainingConfig = TrainingConfig(), *,
     steps_per_epoch = int(np.ceil(len(dataset.train[1]) / config.batch_size))
     trainer, extra = model, []
     if adversarial is None:
-        extra.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=config.patience, restore_best_weights=True))
+        extra.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+            )
+        )
     else:
         trainer = AdversarialTrainer(
-            model, method=adversarial.method, epsilon=adversarial.epsilon,
-            step_size=adversarial.step_size, num_steps=adversarial.num_steps,
+            model,
+            method=adversarial.method,
+            epsilon=adversarial.epsilon,
+            step_size=adversarial.step_size,
+            num_steps=adversarial.num_steps,
             clean_weight=adversarial.clean_weight,
         )
         if adversarial.warmup_epochs:
             extra.append(EpsilonWarmup(adversarial.warmup_epochs, steps_per_epoch))
         if adversarial.monitor_samples:
             count = adversarial.monitor_samples
-            extra.append(RobustnessMonitor(
-                dataset.validation[0][:count], dataset.validation[1][:count],
-                epsilon=adversarial.epsilon, num_steps=adversarial.monitor_steps, seed=config.seed))
+            extra.append(
+                RobustnessMonitor(
+                    dataset.validation[0][:count],
+                    dataset.validation[1][:count],
+                    epsilon=adversarial.epsilon,
+                    num_steps=adversarial.monitor_steps,
+                    seed=config.seed,
+                )
+            )
     compile_model(trainer, config, steps_per_epoch)
     train = training_pipeline(dataset, config)
     validation = make_pipeline(*dataset.validation, dataset.num_classes, batch_size=512)
     return trainer.fit(
-        train, validation_data=validation, epochs=config.epochs,
-        callbacks=[*extra, *callbacks], verbose=verbose, shuffle=False,
+        train,
+        validation_data=validation,
+        epochs=config.epochs,
+        callbacks=[*extra, *callbacks],
+        verbose=verbose,
+        shuffle=False,
     )

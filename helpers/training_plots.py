@@ -27,8 +27,11 @@ def plot_training_curves(history: dict[str, Sequence[float]]) -> plt.Figure:
     for key, label in (("loss", "training"), ("val_loss", "validation")):
         if key in history:
             loss_axis.plot(epochs, history[key], marker=".", label=label)
-    for key, label in (("accuracy", "training"), ("val_accuracy", "validation"),
-                       ("val_pgd_accuracy", "validation, under PGD")):
+    for key, label in (
+        ("accuracy", "training"),
+        ("val_accuracy", "validation"),
+        ("val_pgd_accuracy", "validation, under PGD"),
+    ):
         if key in history:
             accuracy_axis.plot(epochs, history[key], marker=".", label=label)
     loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="Loss", yscale="log")
@@ -60,7 +63,11 @@ def plot_confusion_matrix(labels, predictions, class_names: Sequence[str]) -> pl
     size = 4 + 0.16 * num_classes
     figure, axis = plt.subplots(figsize=(size, size))
     image = axis.imshow(np.where(shares > 0, shares, np.nan), cmap="viridis", norm=LogNorm(1e-3, 1))
-    axis.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (share of each true class)")
+    axis.set(
+        xlabel="predicted class",
+        ylabel="true class",
+        title="Confusion matrix (share of each true class)",
+    )
     ticks = np.arange(num_classes)
     short = [name if len(name) <= 22 else name[:20] + "…" for name in class_names]
     axis.set_xticks(ticks, short, rotation=90, fontsize=6 if num_classes > 15 else 9)
@@ -89,8 +96,11 @@ def plot_per_class_accuracy(labels, predictions, class_names: Sequence[str]) -> 
     axis.invert_yaxis()
     overall = np.mean(np.asarray(labels) == np.asarray(predictions))
     axis.axvline(overall, color="tab:red", linestyle="--", label=f"overall {overall:.2%}")
-    axis.set(xlabel="accuracy", title="Accuracy per class (worst first)",
-             xlim=(max(0.0, np.nanmin(accuracies) - 0.05), 1.0))
+    axis.set(
+        xlabel="accuracy",
+        title="Accuracy per class (worst first)",
+        xlim=(max(0.0, np.nanmin(accuracies) - 0.05), 1.0),
+    )
     axis.legend(loc="lower right")
     figure.tight_layout()
     return figure

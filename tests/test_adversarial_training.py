@@ -69,23 +69,39 @@ def test_adversarial_training_raises_robust_accuracy_above_standard(gtsrb_sample
         model = build_cnn(43, width=16, standardize=False)
         train_model(model, gtsrb_sample, config, adversarial=adversarial, verbose=0)
         clean = accuracy(model, *held_out)
-        robust = robust_accuracy(model, *held_out, epsilon=epsilon, num_steps=10, seed=0, progress=False)
+        robust = robust_accuracy(
+            model, *held_out, epsilon=epsilon, num_steps=10, seed=0, progress=False
+        )
         survival[name] = robust / clean
-    assert survival["fgsm_rs"] > 2 * survival["standard"] and survival["fgsm_rs"] > survival["standard"] + 0.10, survival
+    assert (
+        survival["fgsm_rs"] > 2 * survival["standard"]
+        and survival["fgsm_rs"] > survival["standard"] + 0.10
+    ), survival
 
 
 def test_robustness_monitor_matches_a_separate_robust_accuracy_call(gtsrb_sample):
-    subset = Dataset("gtsrb", (gtsrb_sample.train[0][:256], gtsrb_sample.train[1][:256]),
-                     (gtsrb_sample.validation[0][:100], gtsrb_sample.validation[1][:100]),
-                     gtsrb_sample.test, gtsrb_sample.class_names)
-    model = build_cnn(43, width=4, standardize=False)
-    monitor = RobustnessMonitor(*subset.validation, epsilon=EPSILON, num_steps=5, seed=3, restore_best=False)
-    history = train_model(
-        model, subset, TrainingConfig(epochs=1, batch_size=64),
-        adversarial=AdversarialConfig("fgsm_rs", epsilon=EPSILON, monitor_samples=0),
-        callbacks=[monitor], verbose=0,
+    subset = Dataset(
+        "gtsrb",
+        (gtsrb_sample.train[0][:256], gtsrb_sample.train[1][:256]),
+        (gtsrb_sample.validation[0][:100], gtsrb_sample.validation[1][:100]),
+        gtsrb_sample.test,
+        gtsrb_sample.class_names,
     )
-    separate = robust_accuracy(model, *subset.validation, epsilon=EPSILON, num_steps=5, seed=3, progress=False)
+    model = build_cnn(43, width=4, standardize=False)
+    monitor = RobustnessMonitor(
+        *subset.validation, epsilon=EPSILON, num_steps=5, seed=3, restore_best=False
+    )
+    history = train_model(
+        model,
+        subset,
+        TrainingConfig(epochs=1, batch_size=64),
+        adversarial=AdversarialConfig("fgsm_rs", epsilon=EPSILON, monitor_samples=0),
+        callbacks=[monitor],
+        verbose=0,
+    )
+    separate = robust_accuracy(
+        model, *subset.validation, epsilon=EPSILON, num_steps=5, seed=3, progress=False
+    )
     assert history.history["val_pgd_accuracy"] == [pytest.approx(separate)]
 
 
@@ -111,7 +127,9 @@ def test_training_under_mirrored_strategy_with_two_cpu_devices_gives_finite_loss
         assert all(np.isfinite(losses)), losses
         print("losses", losses)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "losses" in result.stdout
 

@@ -29,7 +29,9 @@ def test_adversarial_images_stay_in_the_ball_and_pixel_range(small_model, random
 def test_same_seed_same_images_and_restarts_never_help_the_model(small_model, random_batch):
     images, labels = random_batch
     once = apgd_ce(small_model, images, labels, 8 / 255, num_steps=5, seed=3)
-    np.testing.assert_array_equal(once, apgd_ce(small_model, images, labels, 8 / 255, num_steps=5, seed=3))
+    np.testing.assert_array_equal(
+        once, apgd_ce(small_model, images, labels, 8 / 255, num_steps=5, seed=3)
+    )
     twice = apgd_ce(small_model, images, labels, 8 / 255, num_steps=5, restarts=2, seed=3)
     assert accuracy(small_model, twice, labels) <= accuracy(small_model, once, labels)
 
@@ -43,14 +45,25 @@ def test_apgd_is_never_weaker_than_pgd_with_the_same_budget(
     images, labels = gtsrb_sample.test[0][:200], gtsrb_sample.test[1][:200]
     pgd_images = attacks.pgd(model, images, labels, 8 / 255, num_steps=20, seed=0)
     apgd_images = apgd_ce(model, images, labels, 8 / 255, num_steps=20, seed=0)
-    pgd_accuracy, apgd_accuracy = accuracy(model, pgd_images, labels), accuracy(model, apgd_images, labels)
+    pgd_accuracy, apgd_accuracy = (
+        accuracy(model, pgd_images, labels),
+        accuracy(model, apgd_images, labels),
+    )
     assert apgd_accuracy <= pgd_accuracy + 0.005, (apgd_accuracy, pgd_accuracy)
 
 
 def test_worst_case_is_never_above_pgd_or_clean(shipped_robust_model, gtsrb_sample):
     images, labels = gtsrb_sample.test[0][:100], gtsrb_sample.test[1][:100]
-    result = worst_case_robustness(shipped_robust_model, images, labels, epsilon=8 / 255, pgd_steps=10,
-                                   pgd_restarts=1, apgd_steps=10, progress=False)
+    result = worst_case_robustness(
+        shipped_robust_model,
+        images,
+        labels,
+        epsilon=8 / 255,
+        pgd_steps=10,
+        pgd_restarts=1,
+        apgd_steps=10,
+        progress=False,
+    )
     assert result["worst_case"] <= result["pgd"] <= result["clean"]
     assert result["worst_case"] == pytest.approx(result["robust"].mean())
     assert 0.2 < result["worst_case"] < 0.8  # the robust model keeps about half at 8/255

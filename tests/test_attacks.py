@@ -28,7 +28,9 @@ def _linear_model(weights: np.ndarray, bias: np.ndarray) -> keras.Model:
 
 
 def test_fgsm_matches_hand_computed_sign_of_gradient():
-    weights = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, -1.0], [3.0, 0.0, 1.0], [-1.0, 1.0, 2.0]], np.float32)
+    weights = np.array(
+        [[1.0, -2.0, 0.5], [0.0, 1.0, -1.0], [3.0, 0.0, 1.0], [-1.0, 1.0, 2.0]], np.float32
+    )
     bias = np.array([0.1, -0.2, 0.0], np.float32)
     model = _linear_model(weights, bias)
     image = np.array([0.5, 0.2, 0.7, 0.4], np.float32)
@@ -52,13 +54,23 @@ def test_fgsm_matches_hand_computed_sign_of_gradient():
     targeted=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_perturbation_stays_in_ball_and_pixel_range(small_model, epsilon, num_steps, random_start, targeted, seed):
+def test_perturbation_stays_in_ball_and_pixel_range(
+    small_model, epsilon, num_steps, random_start, targeted, seed
+):
     rng = np.random.default_rng(seed)
     # Include saturated pixels so the [0, 1] clip is exercised.
     images = np.clip(rng.uniform(-0.2, 1.2, (5, 32, 32, 3)), 0, 1).astype(np.float32)
     labels = rng.integers(0, 10, 5)
-    adversarial = pgd(small_model, images, labels, epsilon, num_steps=num_steps,
-                      random_start=random_start, targeted=targeted, seed=seed)
+    adversarial = pgd(
+        small_model,
+        images,
+        labels,
+        epsilon,
+        num_steps=num_steps,
+        random_start=random_start,
+        targeted=targeted,
+        seed=seed,
+    )
     assert adversarial.shape == images.shape and adversarial.dtype == images.dtype
     assert np.abs(adversarial - images).max() <= epsilon + 1e-6
     assert adversarial.min() >= 0 and adversarial.max() <= 1
@@ -66,14 +78,18 @@ def test_perturbation_stays_in_ball_and_pixel_range(small_model, epsilon, num_st
 
 def test_one_step_pgd_without_random_start_equals_fgsm(small_model, random_batch):
     images, labels = random_batch
-    one_step = pgd(small_model, images, labels, EPSILON, step_size=EPSILON, num_steps=1, random_start=False)
+    one_step = pgd(
+        small_model, images, labels, EPSILON, step_size=EPSILON, num_steps=1, random_start=False
+    )
     np.testing.assert_array_equal(one_step, fgsm(small_model, images, labels, EPSILON))
 
 
 def test_same_seed_same_images_and_other_seed_differs(small_model, random_batch):
     images, labels = random_batch
     first = pgd(small_model, images, labels, EPSILON, num_steps=2, seed=3)
-    np.testing.assert_array_equal(first, pgd(small_model, images, labels, EPSILON, num_steps=2, seed=3))
+    np.testing.assert_array_equal(
+        first, pgd(small_model, images, labels, EPSILON, num_steps=2, seed=3)
+    )
     assert not np.array_equal(first, pgd(small_model, images, labels, EPSILON, num_steps=2, seed=4))
 
 
@@ -103,8 +119,12 @@ def test_batchnorm_statistics_unchanged_by_attack(shipped_standard_model, gtsrb_
 
 def test_pgd_never_weaker_than_fgsm_on_shipped_model(shipped_standard_model, gtsrb_sample):
     images, labels = gtsrb_sample.test[0][:300], gtsrb_sample.test[1][:300]
-    after_fgsm = robust_accuracy(shipped_standard_model, images, labels, attack=fgsm, epsilon=EPSILON)
-    after_pgd = robust_accuracy(shipped_standard_model, images, labels, epsilon=EPSILON, num_steps=10, seed=0)
+    after_fgsm = robust_accuracy(
+        shipped_standard_model, images, labels, attack=fgsm, epsilon=EPSILON
+    )
+    after_pgd = robust_accuracy(
+        shipped_standard_model, images, labels, epsilon=EPSILON, num_steps=10, seed=0
+    )
     assert after_pgd <= after_fgsm
     assert after_pgd < accuracy(shipped_standard_model, images, labels)
 
@@ -112,19 +132,28 @@ def test_pgd_never_weaker_than_fgsm_on_shipped_model(shipped_standard_model, gts
 def test_epsilon_zero_gives_clean_accuracy(shipped_standard_model, gtsrb_sample):
     images, labels = gtsrb_sample.test[0][:300], gtsrb_sample.test[1][:300]
     clean = accuracy(shipped_standard_model, images, labels)
-    assert robust_accuracy(shipped_standard_model, images, labels, attack=fgsm, epsilon=0.0) == clean
-    assert robust_accuracy(shipped_standard_model, images, labels, epsilon=0.0, num_steps=3) == clean
+    assert (
+        robust_accuracy(shipped_standard_model, images, labels, attack=fgsm, epsilon=0.0) == clean
+    )
+    assert (
+        robust_accuracy(shipped_standard_model, images, labels, epsilon=0.0, num_steps=3) == clean
+    )
 
 
 def test_large_epsilon_drives_accuracy_near_zero(shipped_standard_model, gtsrb_sample):
     images, labels = gtsrb_sample.test[0][:200], gtsrb_sample.test[1][:200]
-    assert robust_accuracy(shipped_standard_model, images, labels, epsilon=0.5, num_steps=10, seed=0) <= 0.02
+    assert (
+        robust_accuracy(shipped_standard_model, images, labels, epsilon=0.5, num_steps=10, seed=0)
+        <= 0.02
+    )
 
 
 def test_targeted_pgd_reaches_targets_far_above_chance(shipped_standard_model, gtsrb_sample):
     images, labels = gtsrb_sample.test[0][:100], gtsrb_sample.test[1][:100]
     targets = (labels + 1) % 43
-    adversarial = pgd(shipped_standard_model, images, targets, EPSILON, num_steps=20, targeted=True, seed=0)
+    adversarial = pgd(
+        shipped_standard_model, images, targets, EPSILON, num_steps=20, targeted=True, seed=0
+    )
     hit_rate = np.mean(predict_classes(shipped_standard_model, adversarial) == targets)
     assert hit_rate > 5 / 43, f"targeted success {hit_rate:.2f} is not above chance"
 
@@ -195,7 +224,9 @@ def test_only_the_labs_own_retracing_notices_are_silenced():
 
     tracing_filter = _PerModelTracingFilter()
     ours = "5 out of the last 14 calls to <bound method _CompiledApgd._run of <helpers.apgd._CompiledApgd object> triggered tf.function retracing."
-    theirs = "5 out of the last 5 calls to <function user_step at 0x1> triggered tf.function retracing."
+    theirs = (
+        "5 out of the last 5 calls to <function user_step at 0x1> triggered tf.function retracing."
+    )
     assert not tracing_filter.filter(record(ours))
     assert tracing_filter.filter(record(theirs))
     assert tracing_filter.filter(record("an unrelated warning"))

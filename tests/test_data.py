@@ -24,17 +24,19 @@ from helpers.data import load_dataset
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
-
-
 def assert_same_examples(images, labels, expected_images, expected_labels):
     """Asserts the same (image, label) pairs in any order (train and validation are shuffled)."""
 
     def canonical(image_array, label_array):
-        return sorted(image.tobytes() + int(label).to_bytes(2, "little")
-                      for image, label in zip(image_array, label_array, strict=True))
+        return sorted(
+            image.tobytes() + int(label).to_bytes(2, "little")
+            for image, label in zip(image_array, label_array, strict=True)
+        )
 
     assert len(labels) == len(expected_labels)
-    assert canonical(as_uint8(images), labels) == canonical(np.asarray(expected_images), expected_labels)
+    assert canonical(as_uint8(images), labels) == canonical(
+        np.asarray(expected_images), expected_labels
+    )
 
 
 def as_uint8(images: np.ndarray) -> np.ndarray:
@@ -375,7 +377,9 @@ def test_cifar10_tarball_counts_come_from_the_data(tmp_path, cifar10_files):
     dataset = load_dataset("CIFAR-10", data_dir=tmp_path, download=False)
     expected = cifar10_files.arrays
     train = [expected[f"data_batch_{i}"] for i in range(1, 5)]
-    assert_same_examples(*dataset.train, np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]))
+    assert_same_examples(
+        *dataset.train, np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])
+    )
     assert_same_examples(*dataset.validation, *expected["data_batch_5"])
     np.testing.assert_array_equal(as_uint8(dataset.test[0]), expected["test_batch"][0])
     np.testing.assert_array_equal(dataset.test[1], expected["test_batch"][1])

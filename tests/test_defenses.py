@@ -20,7 +20,9 @@ LAYERS = [
 
 def _gradient(model, images, labels):
     logits = attacks.compiled_attack(model).logits
-    _, gradient, _ = attacks.loss_and_gradient(logits, tf.constant(images), tf.constant(labels, tf.int64))
+    _, gradient, _ = attacks.loss_and_gradient(
+        logits, tf.constant(images), tf.constant(labels, tf.int64)
+    )
     return gradient.numpy()
 
 
@@ -59,7 +61,9 @@ def test_random_resize_padding_is_random_at_inference(random_batch):
     draws = [layer(tf.constant(images), training=False).numpy() for _ in range(4)]
     assert any(not np.allclose(draws[0], other) for other in draws[1:])
     # With no room to shrink, it is the identity.
-    np.testing.assert_allclose(defenses.RandomResizePadding(32)(tf.constant(images)).numpy(), images, atol=1e-6)
+    np.testing.assert_allclose(
+        defenses.RandomResizePadding(32)(tf.constant(images)).numpy(), images, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("make_layer", [LAYERS[0], LAYERS[1]])
@@ -74,19 +78,27 @@ def test_non_differentiable_defences_mask_the_gradient_and_bpda_restores_it(
     bpda = defenses.straight_through(shipped_standard_model, layer)
     transformed = layer(tf.constant(images)).numpy()
     np.testing.assert_allclose(
-        _gradient(bpda, images, labels), _gradient(shipped_standard_model, transformed, labels),
-        rtol=1e-4, atol=1e-6,
+        _gradient(bpda, images, labels),
+        _gradient(shipped_standard_model, transformed, labels),
+        rtol=1e-4,
+        atol=1e-6,
     )
     # Its forward pass, and so every prediction, is the defended model's.
-    np.testing.assert_allclose(bpda.predict(images, verbose=0), masked.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        bpda.predict(images, verbose=0), masked.predict(images, verbose=0), atol=1e-6
+    )
 
 
 def test_bpda_breaks_jpeg_where_the_naive_attack_stalls(shipped_standard_model, gtsrb_sample):
     images, labels = gtsrb_sample.test[0][:100], gtsrb_sample.test[1][:100]
     jpeg = defenses.JpegCompression(75)
     kwargs = dict(epsilon=8 / 255, num_steps=10, seed=0, progress=False)
-    naive = robust_accuracy(defenses.defended_model(shipped_standard_model, jpeg), images, labels, **kwargs)
-    adaptive = robust_accuracy(defenses.straight_through(shipped_standard_model, jpeg), images, labels, **kwargs)
+    naive = robust_accuracy(
+        defenses.defended_model(shipped_standard_model, jpeg), images, labels, **kwargs
+    )
+    adaptive = robust_accuracy(
+        defenses.straight_through(shipped_standard_model, jpeg), images, labels, **kwargs
+    )
     assert adaptive < naive - 0.3, (naive, adaptive)
 
 
@@ -94,9 +106,12 @@ def test_eot_wrapper_averages_draws_and_returns_probabilities(small_model, rando
     images, _ = random_batch
     identity = defenses.defended_model(small_model, defenses.RandomResizePadding(32))
     wrapped = defenses.expectation_over_transformation(identity, samples=3)
-    np.testing.assert_allclose(wrapped.predict(images, verbose=0), small_model.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        wrapped.predict(images, verbose=0), small_model.predict(images, verbose=0), atol=1e-5
+    )
     random = defenses.expectation_over_transformation(
-        defenses.defended_model(small_model, defenses.RandomResizePadding(20, seed=1)), samples=4)
+        defenses.defended_model(small_model, defenses.RandomResizePadding(20, seed=1)), samples=4
+    )
     np.testing.assert_allclose(random.predict(images, verbose=0).sum(axis=1), 1.0, atol=1e-5)
 
 
@@ -105,7 +120,9 @@ def test_defended_model_saves_and_loads(small_model, random_batch, tmp_path):
     model = defenses.defended_model(small_model, defenses.MedianSmoothing(3))
     model.save(tmp_path / "median.keras")
     loaded = keras.models.load_model(tmp_path / "median.keras")
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
+    )
     assert accuracy(loaded, images, np.zeros(len(images), np.int64)) >= 0
 
 
@@ -117,8 +134,14 @@ def test_defended_model_saves_and_loads(small_model, random_batch, tmp_path):
         (lambda: defenses.BitDepthReduction(9), "between 1 and 8"),
         (lambda: defenses.MedianSmoothing(4), "odd number"),
         (lambda: defenses.RandomResizePadding(24, fill=2.0), "fill"),
-        (lambda: defenses.RandomResizePadding(40)(tf.zeros((1, 32, 32, 3))), "larger than the images"),
-        (lambda: defenses.expectation_over_transformation(keras.Sequential(), samples=0), "samples"),
+        (
+            lambda: defenses.RandomResizePadding(40)(tf.zeros((1, 32, 32, 3))),
+            "larger than the images",
+        ),
+        (
+            lambda: defenses.expectation_over_transformation(keras.Sequential(), samples=0),
+            "samples",
+        ),
     ],
 )
 def test_bad_settings_get_clear_errors(make, message):
@@ -136,6 +159,8 @@ def test_wrong_types_get_clear_errors(small_model):
 
 
 def test_random_resize_padding_draws_per_image_so_eot_averages_different_draws():
-    same = np.repeat(np.random.default_rng(0).uniform(0, 1, (1, 32, 32, 3)).astype(np.float32), 6, axis=0)
+    same = np.repeat(
+        np.random.default_rng(0).uniform(0, 1, (1, 32, 32, 3)).astype(np.float32), 6, axis=0
+    )
     output = defenses.RandomResizePadding(16, seed=0)(tf.constant(same)).numpy()
     assert len({output[index].tobytes() for index in range(6)}) == 6

@@ -36,7 +36,9 @@ def test_robust_accuracy_matches_attacking_by_hand(shipped_standard_model, gtsrb
     correct = predict_classes(shipped_standard_model, images) == labels
     survived = predict_classes(shipped_standard_model, adversarial) == labels
     expected = np.mean(correct & survived)
-    assert robust_accuracy(shipped_standard_model, images, labels, attack=fgsm, epsilon=2 / 255) == pytest.approx(expected)
+    assert robust_accuracy(
+        shipped_standard_model, images, labels, attack=fgsm, epsilon=2 / 255
+    ) == pytest.approx(expected)
 
 
 def test_tf_data_pipeline_gives_same_result(small_model, random_batch):

@@ -66,7 +66,9 @@ def test_save_and_load_round_trip(tmp_path, random_batch):
     save_model(model, path)
     loaded = load_model(path, num_classes=10)
     images, _ = random_batch
-    np.testing.assert_allclose(model(images, training=False), loaded(images, training=False), atol=1e-6)
+    np.testing.assert_allclose(
+        model(images, training=False), loaded(images, training=False), atol=1e-6
+    )
     assert not list(tmp_path.glob("*.partial.keras"))
 
 
@@ -116,7 +118,9 @@ def test_local_contrast_model_saves_loads_and_has_gradients(tmp_path, random_bat
     assert any(isinstance(layer, LocalContrastNormalization) for layer in model.layers)
     save_model(model, tmp_path / "lcn.keras")
     loaded = load_model(tmp_path / "lcn.keras", num_classes=10)
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
+    )
     batch = tf.constant(images)
     with tf.GradientTape() as tape:
         tape.watch(batch)

@@ -34,8 +34,13 @@ def test_a_sound_evaluation_of_the_robust_model_passes_every_check(
     # size. Measured on 2026-11-23: 44.0% after PGD-20 against 43.5% after PGD-40 with 3
     # restarts (tolerance 2 points). On 100 images PGD-10 read 42% against 39%: each image
     # is a whole point there, and the check rightly flagged the shorter attack.
-    results = run_sanity_checks(shipped_robust_model, *evaluation_sample, epsilon=8 / 255, num_steps=20,
-                                transfer_model=shipped_standard_model)
+    results = run_sanity_checks(
+        shipped_robust_model,
+        *evaluation_sample,
+        epsilon=8 / 255,
+        num_steps=20,
+        transfer_model=shipped_standard_model,
+    )
     assert all(_verdicts(results).values()), "\n".join(map(str, results))
 
 
@@ -44,19 +49,30 @@ def test_a_masked_gradient_fails_the_epsilon_transfer_and_gradient_checks(
     shipped_standard_model, shipped_robust_model, sample
 ):
     # An 8-bit "defence" changes no prediction but hides every gradient behind a stop.
-    masked = defenses.defended_model(shipped_standard_model, defenses.BitDepthReduction(8), name="masked")
-    results = run_sanity_checks(masked, *sample, epsilon=8 / 255, num_steps=10,
-                                transfer_model=shipped_robust_model)
+    masked = defenses.defended_model(
+        shipped_standard_model, defenses.BitDepthReduction(8), name="masked"
+    )
+    results = run_sanity_checks(
+        masked, *sample, epsilon=8 / 255, num_steps=10, transfer_model=shipped_robust_model
+    )
     verdicts = _verdicts(results)
-    assert not verdicts["epsilon"] and not verdicts["transfer"] and not verdicts["gradients"], verdicts
+    assert not verdicts["epsilon"] and not verdicts["transfer"] and not verdicts["gradients"], (
+        verdicts
+    )
 
 
 @pytest.mark.slow
 def test_a_too_small_step_fails_the_iterative_and_convergence_checks(
     shipped_robust_model, shipped_standard_model, sample
 ):
-    results = run_sanity_checks(shipped_robust_model, *sample, epsilon=8 / 255, num_steps=10,
-                                step_size=8 / 255 / 100, transfer_model=shipped_standard_model)
+    results = run_sanity_checks(
+        shipped_robust_model,
+        *sample,
+        epsilon=8 / 255,
+        num_steps=10,
+        step_size=8 / 255 / 100,
+        transfer_model=shipped_standard_model,
+    )
     verdicts = _verdicts(results)
     assert not verdicts["iterative"] and not verdicts["converged"], verdicts
 

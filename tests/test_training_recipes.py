@@ -46,16 +46,23 @@ def batches_of(pipeline):
 
 def test_training_pipeline_without_augmentation_shuffles_the_images_unchanged():
     dataset = small_dataset()
-    images, one_hot = batches_of(training_pipeline(dataset, TrainingConfig(batch_size=16, augment=False)))
+    images, one_hot = batches_of(
+        training_pipeline(dataset, TrainingConfig(batch_size=16, augment=False))
+    )
     assert images.shape == dataset.train[0].shape and one_hot.shape == (40, 4)
-    order = [int(np.flatnonzero((dataset.train[0] == image).all(axis=(1, 2, 3)))[0]) for image in images]
-    assert sorted(order) == list(range(40)) and order != list(range(40))  # a shuffle of the same images
+    order = [
+        int(np.flatnonzero((dataset.train[0] == image).all(axis=(1, 2, 3)))[0]) for image in images
+    ]
+    # A shuffle of the same images:
+    assert sorted(order) == list(range(40)) and order != list(range(40))
     np.testing.assert_array_equal(one_hot.argmax(axis=1), dataset.train[1][order])
 
 
 def test_training_pipeline_augments_by_default():
     dataset = small_dataset()
-    images, _ = batches_of(training_pipeline(dataset, TrainingConfig(batch_size=16, rotation_and_zoom=False)))
+    images, _ = batches_of(
+        training_pipeline(dataset, TrainingConfig(batch_size=16, rotation_and_zoom=False))
+    )
     unchanged = [(dataset.train[0] == image).all(axis=(1, 2, 3)).any() for image in images]
     assert not any(unchanged)
 
@@ -68,7 +75,12 @@ def test_unknown_dataset_has_no_augmentation():
 def test_overrides_reach_recipe_config_and_adversarial_fields():
     recipe = apply_overrides(
         RECIPES["gtsrb_robust"],
-        ["width=40", "rotation_and_zoom=False", "adversarial.method='pgd'", "adversarial.num_steps=3"],
+        [
+            "width=40",
+            "rotation_and_zoom=False",
+            "adversarial.method='pgd'",
+            "adversarial.num_steps=3",
+        ],
     )
     assert recipe.width == 40
     assert recipe.config.rotation_and_zoom is False

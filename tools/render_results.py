@@ -156,20 +156,34 @@ def uncertainty_table(section: dict) -> str:
     values = {key: value for key, value in section.items() if key not in RECORDED_FIELDS}
     models = values.pop("models", None)
     settings = ", ".join(f"{name} {text}" for name, text in _scalars(values))
-    caption = f"Uncertainty (notebook 08; {settings}), {_measured(section)}:" if settings else (
-        f"Uncertainty (notebook 08), {_measured(section)}:")
-    if isinstance(models, dict) and models and all(isinstance(row, dict) for row in models.values()):
+    caption = (
+        f"Uncertainty (notebook 08; {settings}), {_measured(section)}:"
+        if settings
+        else f"Uncertainty (notebook 08), {_measured(section)}:"
+    )
+    if (
+        isinstance(models, dict)
+        and models
+        and all(isinstance(row, dict) for row in models.values())
+    ):
         measures = list(dict.fromkeys(key for row in models.values() for key in row))
         lines = [caption, "", "| measure | " + " | ".join(f"`{name}`" for name in models) + " |"]
         lines.append("| --- |" + " ---: |" * len(models))
         for measure in measures:
             cells = [_number(row[measure]) if measure in row else "" for row in models.values()]
-            lines.append(f"| {UNCERTAINTY_LABELS.get(measure, measure)} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {UNCERTAINTY_LABELS.get(measure, measure)} | " + " | ".join(cells) + " |"
+            )
         return "\n".join(lines)
     pairs = _scalars(values if models is None else {**values, "models": models})
     if not pairs:
         return ""
-    lines = [f"Uncertainty (notebook 08), {_measured(section)}:", "", "| measure | value |", "| --- | ---: |"]
+    lines = [
+        f"Uncertainty (notebook 08), {_measured(section)}:",
+        "",
+        "| measure | value |",
+        "| --- | ---: |",
+    ]
     lines += [f"| {name} | {text} |" for name, text in pairs]
     return "\n".join(lines)
 

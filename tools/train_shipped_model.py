@@ -27,7 +27,9 @@ def main() -> None:
     """Parses the command line, trains, evaluates and prints the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(RECIPES))
-    parser.add_argument("--evaluate-only", action="store_true", help="measure the existing model file")
+    parser.add_argument(
+        "--evaluate-only", action="store_true", help="measure the existing model file"
+    )
     parser.add_argument("--restarts", type=int, default=3, help="PGD restarts for robust accuracy")
     arguments = parser.parse_args()
     recipe = RECIPES[arguments.name]
@@ -41,10 +43,20 @@ def main() -> None:
         print(f"{split} accuracy: {accuracy(model, images, labels):.4f} ({len(labels):,} images)")
         epsilon = recipe.adversarial.epsilon if recipe.adversarial else DEFAULT_EPSILON
         started = time.perf_counter()
-        robust = robust_accuracy(model, images, labels, epsilon=epsilon, num_steps=20,
-                                 restarts=arguments.restarts, seed=0, progress=False)
-        print(f"{split} PGD-20 x{arguments.restarts} restarts at {epsilon * 255:.0f}/255: {robust:.4f} "
-              f"({time.perf_counter() - started:.0f} s)")
+        robust = robust_accuracy(
+            model,
+            images,
+            labels,
+            epsilon=epsilon,
+            num_steps=20,
+            restarts=arguments.restarts,
+            seed=0,
+            progress=False,
+        )
+        print(
+            f"{split} PGD-20 x{arguments.restarts} restarts at {epsilon * 255:.0f}/255: {robust:.4f} "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

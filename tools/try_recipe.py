@@ -52,11 +52,14 @@ def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
             if field not in {item.name for item in dataclasses.fields(recipe.adversarial)}:
                 raise ValueError(f"Unknown adversarial-training field {field!r}.")
             recipe = dataclasses.replace(
-                recipe, adversarial=dataclasses.replace(recipe.adversarial, **{field: value}))
+                recipe, adversarial=dataclasses.replace(recipe.adversarial, **{field: value})
+            )
         elif name in recipe_fields - {"config", "adversarial"}:
             recipe = dataclasses.replace(recipe, **{name: value})
         elif name in config_fields:
-            recipe = dataclasses.replace(recipe, config=dataclasses.replace(recipe.config, **{name: value}))
+            recipe = dataclasses.replace(
+                recipe, config=dataclasses.replace(recipe.config, **{name: value})
+            )
         else:
             raise ValueError(
                 f"Unknown field {name!r}; expected one of {sorted(recipe_fields | config_fields)}."
@@ -68,16 +71,24 @@ def main() -> None:
     """Parses the command line, trains the variant and prints its validation accuracy."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(RECIPES))
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a recipe or training-config field (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a recipe or training-config field (repeatable)",
+    )
     parser.add_argument("--tag", default="candidate", help="file name under models/candidates/")
     arguments = parser.parse_args()
     recipe = apply_overrides(RECIPES[arguments.name], arguments.set)
     print(recipe)
     dataset = load_dataset(recipe.dataset)
     model = models.build_cnn(
-        dataset.num_classes, width=recipe.width, dropout=recipe.dropout,
-        standardize=recipe.standardize, local_contrast=recipe.local_contrast,
+        dataset.num_classes,
+        width=recipe.width,
+        dropout=recipe.dropout,
+        standardize=recipe.standardize,
+        local_contrast=recipe.local_contrast,
     )
     started = time.perf_counter()
     history = train_model(model, dataset, recipe.config, adversarial=recipe.adversarial, verbose=2)
@@ -88,9 +99,19 @@ def main() -> None:
     images, labels = dataset.validation
     print(f"validation accuracy: {accuracy(model, images, labels):.4f} ({len(labels):,} images)")
     if recipe.adversarial is not None:
-        robust = robust_accuracy(model, images, labels, epsilon=recipe.adversarial.epsilon,
-                                 num_steps=20, restarts=3, seed=0, progress=False)
-        print(f"validation PGD-20 x3 restarts at {recipe.adversarial.epsilon * 255:.0f}/255: {robust:.4f}")
+        robust = robust_accuracy(
+            model,
+            images,
+            labels,
+            epsilon=recipe.adversarial.epsilon,
+            num_steps=20,
+            restarts=3,
+            seed=0,
+            progress=False,
+        )
+        print(
+            f"validation PGD-20 x3 restarts at {recipe.adversarial.epsilon * 255:.0f}/255: {robust:.4f}"
+        )
 
 
 if __name__ == "__main__":
