@@ -236,13 +236,18 @@ def stratified_indices(labels: np.ndarray, limit: int, rng) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
-def _check_arguments(name, validation_size, limit) -> str:
+def _check_arguments(name, validation_size, limit, crop_roi) -> str:
     """Validates load_dataset's arguments and returns the normalized dataset name."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'gtsrb', got {type(name).__name__}.")
     key = name.strip().lower().replace("-", "")
     if key not in ARCHIVES:
         raise ValueError(f"Unknown dataset {name!r}; expected one of {list(DATASET_NAMES)}.")
+    if crop_roi and key != "gtsrb":
+        raise ValueError(
+            f"crop_roi=True needs annotated regions of interest, which only GTSRB has; "
+            f"load {key!r} with crop_roi=False."
+        )
     if validation_size is not None:
         if key == "cifar10":
             raise ValueError(
@@ -295,10 +300,11 @@ def load_dataset(
 
     Raises:
         TypeError: If ``name`` is not a string.
-        ValueError: For an unknown name, an out-of-range argument, or a corrupt archive.
+        ValueError: For an unknown name, an out-of-range argument, ``crop_roi`` for a dataset
+            other than GTSRB, or a corrupt archive.
         FileNotFoundError: If an archive is missing and cannot be downloaded.
     """
-    key = _check_arguments(name, validation_size, limit)
+    key = _check_arguments(name, validation_size, limit, crop_roi)
     data_dir = data_directory(data_dir)
     mirror_url = mirror_url or os.environ.get(MIRROR_VARIABLE) or None
     arrays = _decode(key, data_dir, download, mirror_url, crop_roi)

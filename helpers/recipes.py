@@ -30,6 +30,8 @@ class Recipe:
         dropout: ``build_cnn`` dropout.
         standardize: ``build_cnn`` per-image standardisation.
         local_contrast: ``build_cnn`` local (instead of per-image) contrast normalisation.
+        crop_roi: GTSRB only: train on images cropped to their annotated region of interest
+            (``load_dataset(..., crop_roi=True)``); the model then expects such images.
         config: Training hyper-parameters.
         adversarial: Adversarial training settings, or ``None`` for standard training.
     """
@@ -39,6 +41,7 @@ class Recipe:
     dropout: float = 0.3
     standardize: bool = True
     local_contrast: bool = False
+    crop_roi: bool = False
     config: TrainingConfig = TrainingConfig()
     adversarial: AdversarialConfig | None = None
 
@@ -99,7 +102,8 @@ def load_or_train(
         if num_classes is None:
             num_classes = {"gtsrb": 43, "cifar10": 10}[recipe.dataset]
         return models.load_model(path, num_classes=num_classes)
-    dataset = dataset if dataset is not None else load_dataset(recipe.dataset)
+    if dataset is None:
+        dataset = load_dataset(recipe.dataset, crop_roi=recipe.crop_roi)
     model = models.build_cnn(
         dataset.num_classes,
         width=recipe.width,
@@ -152,6 +156,7 @@ def save_training_record(
         "dataset": dataset.name,
         "note": dataset.note,
         "train_images": len(dataset.train[1]),
+        "crop_roi": recipe.crop_roi,
         "minutes": round(minutes, 2),
         "architecture": {
             "width": recipe.width,

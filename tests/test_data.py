@@ -441,6 +441,11 @@ def test_cifar10_validation_size_is_refused(tmp_path, size):
         load_dataset("cifar10", data_dir=tmp_path, download=False, validation_size=size)
 
 
+def test_cifar10_crop_roi_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="only GTSRB has; load 'cifar10' with crop_roi=False"):
+        load_dataset("cifar10", data_dir=tmp_path, download=False, crop_roi=True)
+
+
 @pytest.mark.parametrize(
     ("name", "folder", "file_name"),
     [("gtsrb", "gtsrb", gtsrb.TRAIN_ARCHIVE), ("cifar10", "cifar10", cifar10.ARCHIVE)],

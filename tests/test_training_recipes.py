@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from helpers.data import Dataset
-from helpers.recipes import RECIPES
+from helpers.recipes import RECIPES, save_training_record
 from helpers.training import TrainingConfig, augmentation, training_pipeline
 from tools.try_recipe import apply_overrides
 
@@ -99,3 +101,10 @@ def test_overrides_reach_recipe_config_and_adversarial_fields():
 def test_bad_overrides_are_refused(override, message):
     with pytest.raises(ValueError, match=message):
         apply_overrides(RECIPES["gtsrb_robust"], [override])
+
+
+def test_crop_roi_override_reaches_the_recipe_and_its_training_record(tmp_path):
+    recipe = apply_overrides(RECIPES["gtsrb_standard"], ["crop_roi=True"])
+    assert recipe.crop_roi is True and RECIPES["gtsrb_standard"].crop_roi is False
+    path = save_training_record("roi", small_dataset(), recipe, {"loss": [1.0]}, 0.1, tmp_path)
+    assert json.loads(path.read_text())["crop_roi"] is True

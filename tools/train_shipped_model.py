@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=3, help="PGD restarts for robust accuracy")
     arguments = parser.parse_args()
     recipe = RECIPES[arguments.name]
-    dataset = load_dataset(recipe.dataset)
+    dataset = load_dataset(recipe.dataset, crop_roi=recipe.crop_roi)
     started = time.perf_counter()
     model = load_or_train(arguments.name, dataset=dataset, retrain=not arguments.evaluate_only)
     if not arguments.evaluate_only:

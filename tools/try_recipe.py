@@ -82,7 +82,7 @@ def main() -> None:
     arguments = parser.parse_args()
     recipe = apply_overrides(RECIPES[arguments.name], arguments.set)
     print(recipe)
-    dataset = load_dataset(recipe.dataset)
+    dataset = load_dataset(recipe.dataset, crop_roi=recipe.crop_roi)
     model = models.build_cnn(
         dataset.num_classes,
         width=recipe.width,
