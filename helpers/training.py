@@ -34,6 +34,11 @@ class TrainingConfig:
         warmup_epochs: Epochs of linear warm-up before the cosine decay.
         weight_decay: Decoupled weight decay (AdamW).
         patience: Epochs without a better validation accuracy before stopping.
+        keep_best_epoch: Keep the weights of the best validation epoch (standard training:
+            best accuracy, with early stopping after ``patience``; adversarial training: best
+            PGD accuracy). ``False`` trains every epoch and keeps the last one: with the
+            cosine schedule that is the converged model, while the best of a noisy
+            validation curve can be a lucky epoch (``models/README.md``).
         augment: Apply random transformations to the training batches (``augmentation``);
             ``False`` trains on the images as they are (notebook 05 does, to provoke
             catastrophic overfitting).
@@ -50,6 +55,7 @@ class TrainingConfig:
     warmup_epochs: int = 1
     weight_decay: float = 1e-4
     patience: int = 8
+    keep_best_epoch: bool = True
     augment: bool = True
     lighting_augmentation: bool = False
     rotation_and_zoom: bool = True
@@ -209,7 +215,8 @@ def train_model(
 
     Standard training keeps the epoch with the best validation accuracy (early stopping).
     Adversarial training wraps the model in ``AdversarialTrainer`` and keeps the epoch with
-    the best PGD accuracy on a fixed validation sample (``RobustnessMonitor``).
+    the best PGD accuracy on a fixed validation sample (``RobustnessMonitor``). With
+    ``config.keep_best_epoch=False`` both train every epoch and keep the last one.
 
     Args:
         model: A model from ``helpers.models.build_cnn``.
@@ -234,11 +241,12 @@ def train_model(
     steps_per_epoch = int(np.ceil(len(dataset.train[1]) / config.batch_size))
     trainer, extra = model, []
     if adversarial is None:
-        extra.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+        if config.keep_best_epoch:
+            extra.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_accuracy", patience=config.patience, restore_best_weights=True
+                )
             )
-        )
     else:
         trainer = AdversarialTrainer(
             model,
@@ -259,6 +267,7 @@ def train_model(
                     epsilon=adversarial.epsilon,
                     num_steps=adversarial.monitor_steps,
                     seed=config.seed,
+                    restore_best=config.keep_best_epoch,
                 )
             )
     compile_model(trainer, config, steps_per_epoch)

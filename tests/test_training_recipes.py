@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from helpers.data import Dataset
+from helpers.models import build_cnn
 from helpers.recipes import RECIPES, save_training_record
-from helpers.training import TrainingConfig, augmentation, training_pipeline
+from helpers.training import TrainingConfig, augmentation, train_model, training_pipeline
 from tools.try_recipe import apply_overrides
 
 
@@ -108,3 +110,31 @@ def test_crop_roi_override_reaches_the_recipe_and_its_training_record(tmp_path):
     assert recipe.crop_roi is True and RECIPES["gtsrb_standard"].crop_roi is False
     path = save_training_record("roi", small_dataset(), recipe, {"loss": [1.0]}, 0.1, tmp_path)
     assert json.loads(path.read_text())["crop_roi"] is True
+
+
+class LogitsKernelAtEpochEnd(keras.callbacks.Callback):
+    """Records the final dense layer's kernel after every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernels = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.kernels.append(self.model.get_layer("logits").kernel.numpy().copy())
+
+
+@pytest.mark.parametrize("keep_best_epoch", [True, False])
+def test_keep_best_epoch_chooses_between_the_best_and_the_last_epoch(keep_best_epoch):
+    keras.utils.set_random_seed(0)
+    model = build_cnn(4, width=4)
+    recorder = LogitsKernelAtEpochEnd()
+    config = TrainingConfig(
+        epochs=4, batch_size=16, patience=4, augment=False, keep_best_epoch=keep_best_epoch
+    )
+    history = train_model(model, small_dataset(), config, callbacks=[recorder], verbose=0)
+    validation_accuracy = history.history["val_accuracy"]
+    assert len(validation_accuracy) == 4
+    chosen = int(np.argmax(validation_accuracy)) if keep_best_epoch else 3
+    np.testing.assert_array_equal(
+        model.get_layer("logits").kernel.numpy(), recorder.kernels[chosen]
+    )
