@@ -52,6 +52,16 @@ RECIPES = {
     "gtsrb_standard": Recipe(
         "gtsrb", width=32, dropout=0.3, config=TrainingConfig(epochs=30, lighting_augmentation=True)
     ),
+    # The same CNN on images cropped to their region of interest, 20 epochs, last epoch
+    # kept: validation 98.60% (the recipe above: 98.65%), test 99.41% (98.95%). Not yet
+    # used by the notebooks, which load uncropped images (models/README.md).
+    "gtsrb_standard_roi": Recipe(
+        "gtsrb",
+        width=32,
+        dropout=0.3,
+        crop_roi=True,
+        config=TrainingConfig(epochs=20, lighting_augmentation=True, keep_best_epoch=False),
+    ),
     "cifar10_standard": Recipe("cifar10", config=TrainingConfig(epochs=40)),
     # Shifts and lighting only: with rotation and zoom as well, validation gave 85.7% clean
     # and 46.3% PGD-20 (against 89.6% and 48.5%).

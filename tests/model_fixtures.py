@@ -20,6 +20,12 @@ def gtsrb_sample(real_data_dir):
 
 
 @pytest.fixture(scope="session")
+def gtsrb_roi_sample(real_data_dir):
+    """The same sample with every image cropped to its region of interest."""
+    return load_dataset("gtsrb", data_dir=real_data_dir, limit=2000, crop_roi=True)
+
+
+@pytest.fixture(scope="session")
 def shipped_standard_model():
     """The shipped standard GTSRB model; its absence is a failure, not a skip."""
     assert SHIPPED_STANDARD.exists(), f"{SHIPPED_STANDARD} is missing: train it (models/README.md)."
