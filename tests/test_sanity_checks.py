@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import defenses
+from helpers import defenses, sanity_checks
 from helpers.sanity_checks import run_sanity_checks
 
 NAMES = ["iterative", "epsilon", "converged", "transfer", "gradients"]
@@ -83,3 +83,43 @@ def test_bad_arguments_get_clear_errors(small_model, random_batch):
         run_sanity_checks(small_model, images, labels, epsilon=0.0)
     with pytest.raises(ValueError, match="tolerance"):
         run_sanity_checks(small_model, images, labels, epsilon=0.03, tolerance=1.5)
+
+
+def test_sharing_the_base_attack_changes_no_number(
+    shipped_robust_model, shipped_standard_model, gtsrb_sample
+):
+    # run_sanity_checks runs the base PGD once for checks 1 to 4; each check run on its own
+    # measures it itself. The printed numbers must not differ.
+    images, labels = gtsrb_sample.test[0][:40], gtsrb_sample.test[1][:40]
+    settings = dict(epsilon=8 / 255, num_steps=3, tolerance=0.02, seed=4)
+    together = run_sanity_checks(
+        shipped_robust_model, images, labels, transfer_model=shipped_standard_model, **settings
+    )
+    alone = [
+        sanity_checks.iterative_beats_single_step(shipped_robust_model, images, labels, **settings),
+        sanity_checks.accuracy_falls_with_epsilon(shipped_robust_model, images, labels, **settings),
+        sanity_checks.attack_has_converged(shipped_robust_model, images, labels, **settings),
+        sanity_checks.white_box_beats_transfer(
+            shipped_robust_model,
+            images,
+            labels,
+            transfer_model=shipped_standard_model,
+            **settings,
+        ),
+    ]
+    assert [str(result) for result in together[:4]] == [str(result) for result in alone]
+
+
+def test_the_base_attack_runs_once_for_all_checks(small_model, random_batch, monkeypatch):
+    calls = []
+    measure = sanity_checks._robust
+
+    def counting(*args, **kwargs):
+        calls.append((kwargs["epsilon"], kwargs["num_steps"], kwargs.get("restarts", 1)))
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(sanity_checks, "_robust", counting)
+    run_sanity_checks(
+        small_model, *random_batch, epsilon=0.03, num_steps=2, transfer_model=small_model
+    )
+    assert calls.count((0.03, 2, 1)) == 1, calls
