@@ -93,18 +93,10 @@ def iterative_beats_single_step(
     """
     source = attack_model or model
     single = accuracy(model, attacks.fgsm(source, images, labels, epsilon), labels)
-    if base is None:
-        base = _robust(
-            model,
-            attack_model,
-            images,
-            labels,
-            epsilon=epsilon,
-            num_steps=num_steps,
-            step_size=step_size,
-            seed=seed,
-        )
-    iterative = base
+    base_attack = dict(epsilon=epsilon, num_steps=num_steps, step_size=step_size, seed=seed)
+    iterative = (
+        base if base is not None else _robust(model, attack_model, images, labels, **base_attack)
+    )
     return CheckResult(
         "iterative attack beats single-step",
         iterative <= single + tolerance,
@@ -190,17 +182,9 @@ def attack_has_converged(
     Returns:
         The :class:`CheckResult`.
     """
+    base_attack = dict(epsilon=epsilon, num_steps=num_steps, step_size=step_size, seed=seed)
     if base is None:
-        base = _robust(
-            model,
-            attack_model,
-            images,
-            labels,
-            epsilon=epsilon,
-            num_steps=num_steps,
-            step_size=step_size,
-            seed=seed,
-        )
+        base = _robust(model, attack_model, images, labels, **base_attack)
     stronger = _robust(
         model,
         attack_model,
@@ -242,18 +226,10 @@ def white_box_beats_transfer(
     Returns:
         The :class:`CheckResult`.
     """
-    if base is None:
-        base = _robust(
-            model,
-            attack_model,
-            images,
-            labels,
-            epsilon=epsilon,
-            num_steps=num_steps,
-            step_size=step_size,
-            seed=seed,
-        )
-    white_box = base
+    base_attack = dict(epsilon=epsilon, num_steps=num_steps, step_size=step_size, seed=seed)
+    white_box = (
+        base if base is not None else _robust(model, attack_model, images, labels, **base_attack)
+    )
     transferred = attacks.pgd(
         transfer_model, images, labels, epsilon, num_steps=num_steps, seed=seed
     )
@@ -330,16 +306,8 @@ def run_sanity_checks(
     if not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}.")
     # Checks 1 to 4 all compare against the same base attack: run it once.
-    base = _robust(
-        model,
-        attack_model,
-        images,
-        labels,
-        epsilon=epsilon,
-        num_steps=num_steps,
-        step_size=step_size,
-        seed=seed,
-    )
+    base_attack = dict(epsilon=epsilon, num_steps=num_steps, step_size=step_size, seed=seed)
+    base = _robust(model, attack_model, images, labels, **base_attack)
     common = dict(
         epsilon=epsilon,
         attack_model=attack_model,
