@@ -8,18 +8,46 @@ same files under ``executed/smoke/`` (ignored by git) and never overwrites a rea
 Every notebook that measures something records it with :func:`record_results`, under its
 own section, so notebook 07 and notebook 08 can add to the same file without clobbering
 each other; :func:`load_results` reads it back (the README table is rendered from it).
+Each section also stores the fingerprints of the shipped model files it was measured with
+(:func:`model_file_digests`), so a table measured with models that have since been
+replaced can say so (``tools/render_results.py``).
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import pathlib
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "models"
 REAL_RUN_PROFILE = "default"
+DIGEST_LENGTH = 16  # hexadecimal characters of SHA-256 kept: enough to tell files apart
+
+
+def model_file_digests(models_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """Fingerprints the shipped model files, to tell which models a result was measured with.
+
+    Args:
+        models_dir: The folder of shipped models (default ``models/``); sub-folders such as
+            ``models/smoke/`` and ``models/candidates/`` are not shipped and not included.
+
+    Returns:
+        Model name (file name without ``.keras``) -> the first ``DIGEST_LENGTH`` hexadecimal
+        characters of the file's SHA-256, sorted by name; empty if there are none.
+    """
+    digests = {}
+    folder = pathlib.Path(MODELS_DIR if models_dir is None else models_dir)
+    for path in sorted(folder.glob("*.keras")):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digests[path.stem] = digest.hexdigest()[:DIGEST_LENGTH]
+    return digests
 
 
 def outputs_root(profile) -> pathlib.Path:
@@ -82,7 +110,8 @@ def record_results(dataset_name: str, section: str, values: dict, profile) -> pa
     """Writes one section of a dataset's results file, keeping the other sections.
 
     The file is written under a temporary name and renamed, so a crash never leaves half a
-    file. Each section gets the profile and the date it was measured on.
+    file. Each section gets the profile, the date it was measured on and the fingerprints of
+    the shipped model files at that moment (``model_files``, see :func:`model_file_digests`).
 
     Args:
         dataset_name: ``"gtsrb"`` or ``"cifar10"``.
@@ -107,6 +136,7 @@ def record_results(dataset_name: str, section: str, values: dict, profile) -> pa
         **values,
         "profile": profile.name,
         "measured_on": datetime.date.today().isoformat(),
+        "model_files": model_file_digests(),
     }
     path = results_path(dataset_name, profile)
     path.parent.mkdir(parents=True, exist_ok=True)

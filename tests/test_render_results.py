@@ -169,3 +169,38 @@ def test_the_readme_has_the_markers():
     text = render_results.README_PATH.read_text(encoding="utf-8")
     assert text.count(render_results.START_MARKER) == 1
     assert text.count(render_results.END_MARKER) == 1
+
+
+def _with_model_files(model_files: dict) -> dict:
+    results = json.loads(json.dumps(RESULTS))
+    results["robustness"]["model_files"] = model_files
+    return results
+
+
+def test_a_table_measured_with_replaced_models_says_so():
+    results = _with_model_files({"gtsrb_standard": "aaaa", "gtsrb_robust": "bbbb"})
+    current = {"gtsrb_standard": "aaaa", "gtsrb_robust": "cccc"}
+    text = render_results.render(results, current_model_files=current)
+    note = next(line for line in text.splitlines() if line.startswith("**Out of date:**"))
+    assert "`gtsrb_robust`" in note and "`gtsrb_standard`" not in note
+    assert "--only 07" in note
+    assert text.index(note) < text.index("| model | clean |")
+
+
+def test_a_table_of_the_shipped_models_or_of_unknown_ones_has_no_warning():
+    current = {"gtsrb_standard": "aaaa", "gtsrb_robust": "bbbb"}
+    same = render_results.render(_with_model_files(dict(current)), current_model_files=current)
+    unknown = render_results.render(RESULTS, current_model_files=current)  # no fingerprints
+    assert "Out of date" not in same and "Out of date" not in unknown
+
+
+def test_a_model_file_that_is_gone_counts_as_changed():
+    section = {"model_files": {"gtsrb_standard": "aaaa", "old_model": "dddd"}}
+    assert render_results.changed_models(section, {"gtsrb_standard": "aaaa"}) == ["old_model"]
+
+
+def test_fingerprints_are_not_shown_as_uncertainty_settings():
+    results = json.loads(json.dumps(RESULTS))
+    results["uncertainty"]["model_files"] = {"gtsrb_standard": "aaaa"}
+    text = render_results.render(results, current_model_files={"gtsrb_standard": "aaaa"})
+    assert "aaaa" not in text

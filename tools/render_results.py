@@ -5,7 +5,8 @@ Notebook 07 records the robustness numbers with
 adds an ``"uncertainty"`` section the same way. This script turns them into the markdown
 between ``<!-- results:start -->`` and ``<!-- results:end -->`` in ``README.md``; the rest
 of the README is left as it is. The file looks like this (``profile`` and ``measured_on``
-are added to every section by ``record_results``)::
+and ``model_files``, the fingerprints of the shipped models, are added to every section by
+``record_results``)::
 
     {
       "robustness": {
@@ -17,13 +18,17 @@ are added to every section by ``record_results``)::
                              "robust": {"4/255": 0.31, "8/255": 0.0415, "16/255": 0.0}},
           ...
         },
-        "profile": "default", "measured_on": "2025-01-31"
+        "profile": "default", "measured_on": "2025-01-31",
+        "model_files": {"gtsrb_robust": "3d3077d0bf5ae5ae", "gtsrb_standard": "a4edadaf6313bd6c"}
       },
       "uncertainty": {... numbers, free-form, shown as a second small table ...}
     }
 
 Accuracies are fractions in [0, 1]. Until notebook 07 has written the file, the README
-keeps its hand-written interim table and this script says so.
+keeps its hand-written interim table and this script says so. A section whose
+``model_files`` differ from the model files now in ``models/`` was measured with models
+that have since been replaced: its table gets an "Out of date" line naming them and the
+notebook to rerun.
 
 Usage (from the repository root)::
 
@@ -38,7 +43,9 @@ import json
 import numbers
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from helpers.outputs import model_file_digests
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "results" / "gtsrb.json"
@@ -46,7 +53,9 @@ README_PATH = ROOT / "README.md"
 START_MARKER = "<!-- results:start -->"
 END_MARKER = "<!-- results:end -->"
 DATASET_NAMES = {"gtsrb": "GTSRB", "cifar10": "CIFAR-10"}
-RECORDED_FIELDS = ("profile", "measured_on")  # added by helpers.outputs.record_results
+# added by helpers.outputs.record_results to every section
+RECORDED_FIELDS = ("profile", "measured_on", "model_files")
+SECTION_NOTEBOOKS = {"robustness": "07", "uncertainty": "08"}  # the notebook that writes each
 
 
 def _accuracy(value, where: str) -> str:
@@ -188,12 +197,65 @@ def uncertainty_table(section: dict) -> str:
     return "\n".join(lines)
 
 
-def render(results: dict, dataset: str = "gtsrb") -> str:
+def changed_models(section: dict, current_model_files: Mapping[str, str]) -> list[str]:
+    """Names the models a section was measured with whose files have changed since.
+
+    Args:
+        section: A recorded section; its ``model_files`` maps model names to fingerprints.
+        current_model_files: The fingerprints of the model files now shipped
+            (``helpers.outputs.model_file_digests()``).
+
+    Returns:
+        Sorted names of the models whose file is now different or gone; empty when the
+        section records no fingerprints (measured before they were recorded: unknown).
+    """
+    recorded = section.get("model_files")
+    if not isinstance(recorded, dict):
+        return []
+    return sorted(
+        name for name, digest in recorded.items() if current_model_files.get(name) != digest
+    )
+
+
+def staleness_note(section_name: str, section: dict, current_model_files: Mapping[str, str]) -> str:
+    """Warns, above a table, that it was measured with models that have been replaced.
+
+    Args:
+        section_name: ``"robustness"`` or ``"uncertainty"``.
+        section: The recorded section.
+        current_model_files: The fingerprints of the model files now shipped.
+
+    Returns:
+        A markdown line, or ``""`` when the section's models are the shipped ones.
+    """
+    changed = changed_models(section, current_model_files)
+    if not changed:
+        return ""
+    notebook = SECTION_NOTEBOOKS.get(section_name)
+    rerun = (
+        f'rerun notebook {notebook} (`make tutorial TUTORIAL_ARGS="--only {notebook}"`)'
+        if notebook
+        else "rerun the notebook that writes it"
+    )
+    names = ", ".join(f"`{name}`" for name in changed)
+    return (
+        f"**Out of date:** the table below was measured with earlier files of {names}, "
+        f"replaced since; {rerun} to measure the shipped models."
+    )
+
+
+def render(
+    results: dict,
+    dataset: str = "gtsrb",
+    current_model_files: Mapping[str, str] | None = None,
+) -> str:
     """Renders everything that goes between the README's markers.
 
     Args:
         results: The parsed results file.
         dataset: The dataset's file name (``"gtsrb"``).
+        current_model_files: Fingerprints of the shipped model files (default: those in
+            ``models/`` now), to flag tables measured with other models.
 
     Returns:
         The markdown, without the markers.
@@ -203,12 +265,16 @@ def render(results: dict, dataset: str = "gtsrb") -> str:
     """
     if "robustness" not in results:
         raise ValueError("the results file has no 'robustness' section (notebook 07 writes it).")
+    if current_model_files is None:
+        current_model_files = model_file_digests()
     parts = [
         f"<!-- Written by tools/render_results.py from results/{dataset}.json: "
         "rerun it instead of editing this table. -->",
+        staleness_note("robustness", results["robustness"], current_model_files),
         robustness_table(results["robustness"], dataset),
     ]
     if isinstance(results.get("uncertainty"), dict):
+        parts.append(staleness_note("uncertainty", results["uncertainty"], current_model_files))
         parts.append(uncertainty_table(results["uncertainty"]))
     return "\n\n".join(part for part in parts if part)
 
