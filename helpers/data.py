@@ -3,7 +3,8 @@
 ``load_dataset(name)`` finds the official archives in the data directory (the environment
 variable ``ADVLAB_DATA_DIR``, else the repository's ``data/``), downloads any that are
 missing, decodes them once into a cached ``.npz``, and returns train, validation and test
-splits as float32 NHWC images in [0, 1] with int64 labels.
+splits as float32 NHWC images in [0, 1] with int64 labels. GTSRB images are cropped to the
+sign's annotated region of interest by default (``crop_roi``), as the shipped models expect.
 
 Layout of the data directory (the official file names)::
 
@@ -62,6 +63,7 @@ class Dataset:
         test: Same, for final numbers only.
         class_names: Readable name of each class id.
         note: What a reader should know about these numbers (subset, limit), or "".
+        cropped: Whether the images were cropped to their region of interest (GTSRB).
     """
 
     name: str
@@ -70,6 +72,7 @@ class Dataset:
     test: Split
     class_names: list[str]
     note: str = ""
+    cropped: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -236,13 +239,17 @@ def stratified_indices(labels: np.ndarray, limit: int, rng) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
-def _check_arguments(name, validation_size, limit, crop_roi) -> str:
-    """Validates load_dataset's arguments and returns the normalized dataset name."""
+def _check_arguments(name, validation_size, limit, crop_roi) -> tuple[str, bool]:
+    """Validates load_dataset's arguments; returns the normalized name and whether to crop."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'gtsrb', got {type(name).__name__}.")
     key = name.strip().lower().replace("-", "")
     if key not in ARCHIVES:
         raise ValueError(f"Unknown dataset {name!r}; expected one of {list(DATASET_NAMES)}.")
+    if crop_roi is None:
+        crop_roi = key == "gtsrb"  # only GTSRB annotates regions of interest
+    if not isinstance(crop_roi, bool | np.bool_):
+        raise TypeError(f"crop_roi must be True, False or None, got {crop_roi!r}.")
     if crop_roi and key != "gtsrb":
         raise ValueError(
             f"crop_roi=True needs annotated regions of interest, which only GTSRB has; "
@@ -267,7 +274,7 @@ def _check_arguments(name, validation_size, limit, crop_roi) -> str:
         isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1
     ):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}.")
-    return key
+    return key, bool(crop_roi)
 
 
 def load_dataset(
@@ -278,7 +285,7 @@ def load_dataset(
     seed: int = 0,
     download: bool = True,
     limit: int | None = None,
-    crop_roi: bool = False,
+    crop_roi: bool | None = None,
     mirror_url: str | None = None,
 ) -> Dataset:
     """Loads a dataset's train, validation and test splits.
@@ -291,7 +298,10 @@ def load_dataset(
         seed: Seeds the validation split and the ``limit`` subsets.
         download: Download missing archives; if False, a missing archive is an error.
         limit: Keep at most this many images per split, with class shares preserved.
-        crop_roi: GTSRB only: crop to the annotated region of interest before resizing.
+        crop_roi: Crop each image to its annotated region of interest before resizing
+            (GTSRB only: the signs then fill the frame, the usual GTSRB pre-processing and
+            what the shipped models are trained on). ``None`` (the default) crops GTSRB and
+            leaves CIFAR-10, which has no annotations, whole; ``False`` keeps whole images.
         mirror_url: Base URL to download from instead of the official source (default
             ``ADVLAB_MIRROR_URL``), for course mirrors and proxies.
 
@@ -299,12 +309,12 @@ def load_dataset(
         A :class:`Dataset`.
 
     Raises:
-        TypeError: If ``name`` is not a string.
+        TypeError: If ``name`` is not a string or ``crop_roi`` is not a bool or ``None``.
         ValueError: For an unknown name, an out-of-range argument, ``crop_roi`` for a dataset
             other than GTSRB, or a corrupt archive.
         FileNotFoundError: If an archive is missing and cannot be downloaded.
     """
-    key = _check_arguments(name, validation_size, limit, crop_roi)
+    key, crop_roi = _check_arguments(name, validation_size, limit, crop_roi)
     data_dir = data_directory(data_dir)
     mirror_url = mirror_url or os.environ.get(MIRROR_VARIABLE) or None
     arrays = _decode(key, data_dir, download, mirror_url, crop_roi)
@@ -343,5 +353,11 @@ def load_dataset(
             keep = rng.permutation(keep)
         result[split] = (images[keep].astype(np.float32) / 255.0, labels[keep].astype(np.int64))
     return Dataset(
-        key, result["train"], result["validation"], result["test"], class_names, "; ".join(notes)
+        key,
+        result["train"],
+        result["validation"],
+        result["test"],
+        class_names,
+        "; ".join(notes),
+        cropped=crop_roi,
     )

@@ -14,8 +14,8 @@ import pytest
 
 # Model and sample fixtures live in their own module; importing them here shares them.
 from model_fixtures import (  # noqa: F401
-    gtsrb_roi_sample,
     gtsrb_sample,
+    gtsrb_uncropped_sample,
     random_batch,
     shipped_robust_model,
     shipped_standard_model,

@@ -15,14 +15,14 @@ SHIPPED_ROBUST = MODELS_DIR / "gtsrb_robust.keras"
 
 @pytest.fixture(scope="session")
 def gtsrb_sample(real_data_dir):
-    """A stratified 2,000-image sample of each GTSRB split (real data)."""
+    """A stratified 2,000-image sample of each GTSRB split (real data, cropped as the lab's)."""
     return load_dataset("gtsrb", data_dir=real_data_dir, limit=2000)
 
 
 @pytest.fixture(scope="session")
-def gtsrb_roi_sample(real_data_dir):
-    """The same sample with every image cropped to its region of interest."""
-    return load_dataset("gtsrb", data_dir=real_data_dir, limit=2000, crop_roi=True)
+def gtsrb_uncropped_sample(real_data_dir):
+    """The same sample as whole images, not cropped to their region of interest."""
+    return load_dataset("gtsrb", data_dir=real_data_dir, limit=2000, crop_roi=False)
 
 
 @pytest.fixture(scope="session")

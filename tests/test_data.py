@@ -92,7 +92,7 @@ def test_real_gtsrb_validation_has_every_class_and_about_a_tenth(real_gtsrb):
 
 def test_real_gtsrb_validation_is_split_by_track(real_gtsrb, real_cache_dir):
     """Recomputes the default split from the cached track ids: no track on both sides."""
-    (cache,) = real_cache_dir.glob("gtsrb-v1-full-*.npz")
+    (cache,) = real_cache_dir.glob("gtsrb-v1-roi-*.npz")  # cropped: the default
     with np.load(cache) as stored:
         images, labels = stored["train_images"], stored["train_labels"]
         tracks = stored["train_tracks"]
@@ -133,7 +133,7 @@ def test_real_gtsrb_limit_keeps_class_shares(real_gtsrb, load_real):
 def test_real_gtsrb_second_load_comes_from_cache(
     real_gtsrb, real_cache_dir, load_real, monkeypatch
 ):
-    assert len(list(real_cache_dir.glob("gtsrb-v1-full-*.npz"))) == 1
+    assert len(list(real_cache_dir.glob("gtsrb-v1-roi-*.npz"))) == 1
 
     def must_not_decode(*args, **kwargs):
         raise AssertionError("GTSRB was decoded again instead of read from the cache")
@@ -152,6 +152,7 @@ def test_real_archives_warn_that_they_are_not_the_official_files(load_real):
 def test_real_cifar10_subset_counts_names_and_note(load_real):
     dataset = load_real("cifar10")
     assert dataset.name == "cifar10"
+    assert not dataset.cropped  # no regions of interest to crop to: whole images by default
     assert len(dataset.train[1]) == 4 * 1017  # data_batch_1..4
     assert len(dataset.validation[1]) == 1017  # data_batch_5
     assert len(dataset.test[1]) == 1017
@@ -259,13 +260,28 @@ def test_gtsrb_images_of_any_size_are_resized_to_32x32(small_gtsrb):
 
 
 def test_gtsrb_crop_roi_keeps_only_the_region_of_interest(small_gtsrb):
-    full = load_dataset("gtsrb", data_dir=small_gtsrb, download=False)
+    full = load_dataset("gtsrb", data_dir=small_gtsrb, download=False, crop_roi=False)
     cropped = load_dataset("gtsrb", data_dir=small_gtsrb, download=False, crop_roi=True)
+    assert not full.cropped and cropped.cropped
     assert as_uint8(full.train[0][:, 0, 0]).tolist() == [list(BORDER_COLOR)] * len(full.train[1])
     for images in (cropped.train[0], cropped.test[0]):
         pixels = as_uint8(images)
         assert np.all(pixels == pixels[:, 16:17, 16:17])  # one colour, the border is gone
     assert identify(cropped.train[0]) == identify(full.train[0])
+
+
+def test_gtsrb_is_cropped_by_default(small_gtsrb):
+    default = load_dataset("gtsrb", data_dir=small_gtsrb, download=False)
+    cropped = load_dataset("gtsrb", data_dir=small_gtsrb, download=False, crop_roi=True)
+    assert default.cropped
+    np.testing.assert_array_equal(default.train[0], cropped.train[0])
+    np.testing.assert_array_equal(default.test[0], cropped.test[0])
+
+
+@pytest.mark.parametrize("crop_roi", [1, "yes", 0.0])
+def test_crop_roi_must_be_a_bool_or_none(small_gtsrb, crop_roi):
+    with pytest.raises(TypeError, match="crop_roi must be True, False or None, got"):
+        load_dataset("gtsrb", data_dir=small_gtsrb, download=False, crop_roi=crop_roi)
 
 
 def test_gtsrb_validation_takes_whole_tracks_from_every_class(small_gtsrb):
@@ -301,7 +317,7 @@ def test_gtsrb_limit_gives_a_stratified_subset_of_each_split(small_gtsrb):
 
 def test_gtsrb_second_load_comes_from_the_cache(small_gtsrb, isolated_cache, monkeypatch):
     first = load_dataset("gtsrb", data_dir=small_gtsrb, download=False)
-    assert [p.name[:14] for p in isolated_cache.iterdir()] == ["gtsrb-v1-full-"]
+    assert [p.name[:13] for p in isolated_cache.iterdir()] == ["gtsrb-v1-roi-"]
     archives = {gtsrb.TRAIN_ARCHIVE, gtsrb.TEST_ARCHIVE, gtsrb.TEST_LABELS_ARCHIVE}
     assert {p.name for p in (small_gtsrb / "gtsrb").iterdir()} == archives  # nothing added
 
@@ -313,8 +329,8 @@ def test_gtsrb_second_load_comes_from_the_cache(small_gtsrb, isolated_cache, mon
     second = load_dataset("gtsrb", data_dir=small_gtsrb, download=False)
     np.testing.assert_array_equal(second.train[0], first.train[0])
     np.testing.assert_array_equal(second.test[1], first.test[1])
-    with pytest.raises(AssertionError, match="decoded again"):  # a ROI crop is cached apart
-        load_dataset("gtsrb", data_dir=small_gtsrb, download=False, crop_roi=True)
+    with pytest.raises(AssertionError, match="decoded again"):  # whole images: cached apart
+        load_dataset("gtsrb", data_dir=small_gtsrb, download=False, crop_roi=False)
 
 
 def test_local_archive_with_unofficial_md5_warns_and_is_used(small_gtsrb):

@@ -106,10 +106,15 @@ def test_bad_overrides_are_refused(override, message):
 
 
 def test_crop_roi_override_reaches_the_recipe_and_its_training_record(tmp_path):
-    recipe = apply_overrides(RECIPES["gtsrb_standard"], ["crop_roi=True"])
-    assert recipe.crop_roi is True and RECIPES["gtsrb_standard"].crop_roi is False
-    path = save_training_record("roi", small_dataset(), recipe, {"loss": [1.0]}, 0.1, tmp_path)
-    assert json.loads(path.read_text())["crop_roi"] is True
+    recipe = apply_overrides(RECIPES["gtsrb_standard"], ["crop_roi=False"])
+    assert recipe.crop_roi is False and RECIPES["gtsrb_standard"].crop_roi is True
+    path = save_training_record("whole", small_dataset(), recipe, {"loss": [1.0]}, 0.1, tmp_path)
+    assert json.loads(path.read_text())["crop_roi"] is False
+
+
+def test_gtsrb_recipes_train_on_crops_as_the_notebooks_load_them():
+    for name, recipe in RECIPES.items():
+        assert recipe.crop_roi is (recipe.dataset == "gtsrb"), name
 
 
 class LogitsKernelAtEpochEnd(keras.callbacks.Callback):
