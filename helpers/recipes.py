@@ -61,7 +61,8 @@ RECIPES = {
     "cifar10_standard": Recipe("cifar10", config=TrainingConfig(epochs=40)),
     # Shifts and lighting only: with rotation and zoom as well, validation gave 85.7% clean
     # and 46.3% PGD-20 (against 89.6% and 48.5%, on whole images). On crops, 14 epochs:
-    # 90.75% and 50.55% (models/README.md).
+    # 89.7% and 49.2%; an earlier run of the same command gave 90.8% and 50.6%: run-to-run
+    # noise is about a point (models/README.md).
     "gtsrb_robust": Recipe(
         "gtsrb",
         width=32,
