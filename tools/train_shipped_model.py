@@ -6,7 +6,9 @@ Usage (from the repository root, with the lab's environment)::
     ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/train_shipped_model.py gtsrb_robust
 
 The model is written to ``models/<name>.keras`` with its training record next to it; paste
-the printed numbers into ``models/README.md``. It also reports PGD-20 accuracy (with
+the printed numbers into ``models/README.md``. To reproduce a shipped model without
+replacing it, train into another folder: ``--models-dir models/candidates/reproduction``
+(``models/candidates/`` is ignored by git). It also reports PGD-20 accuracy (with
 restarts, early-stopping evaluation) at the recipe's epsilon, or 8/255 for a standard model. ``--evaluate-only`` skips
 training and measures the existing file.
 """
@@ -14,10 +16,12 @@ training and measures the existing file.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import time
 
 from helpers.data import load_dataset
 from helpers.evaluation import accuracy, robust_accuracy
+from helpers.models import MODELS_DIR
 from helpers.recipes import RECIPES, load_or_train
 
 DEFAULT_EPSILON = 8 / 255  # for standard models, which have no training epsilon
@@ -31,11 +35,27 @@ def main() -> None:
         "--evaluate-only", action="store_true", help="measure the existing model file"
     )
     parser.add_argument("--restarts", type=int, default=3, help="PGD restarts for robust accuracy")
+    parser.add_argument(
+        "--models-dir",
+        type=pathlib.Path,
+        default=MODELS_DIR,
+        help="folder of the model file to train or measure (default: models/)",
+    )
     arguments = parser.parse_args()
     recipe = RECIPES[arguments.name]
+    if arguments.evaluate_only and not (arguments.models_dir / f"{arguments.name}.keras").exists():
+        parser.error(
+            f"--evaluate-only: there is no {arguments.name}.keras in {arguments.models_dir}"
+        )
+    arguments.models_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(recipe.dataset, crop_roi=recipe.crop_roi)
     started = time.perf_counter()
-    model = load_or_train(arguments.name, dataset=dataset, retrain=not arguments.evaluate_only)
+    model = load_or_train(
+        arguments.name,
+        dataset=dataset,
+        models_dir=arguments.models_dir,
+        retrain=not arguments.evaluate_only,
+    )
     if not arguments.evaluate_only:
         print(f"training time: {(time.perf_counter() - started) / 60:.1f} min")
     for split in ("validation", "test"):
