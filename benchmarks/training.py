@@ -60,24 +60,20 @@ def build_trainer(
         method: Adversarial-training method, or ``None`` for standard training.
         num_steps: PGD steps (``method="pgd"`` only).
         jit_compile: Compile the training step with XLA.
-        policy: Keras mixed-precision policy the model is built under.
+        policy: ``build_cnn`` dtype policy (``Recipe.precision``): what a recipe trains in.
 
     Returns:
         A model ready for ``fit``.
     """
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        keras.utils.set_random_seed(0)
-        model = build_cnn(num_classes)
-        trainer = (
-            model
-            if method is None
-            else AdversarialTrainer(model, method=method, epsilon=EPSILON, num_steps=num_steps)
-        )
-        compile_model(trainer, TrainingConfig(), steps_per_epoch=STEPS)
-        trainer.jit_compile = jit_compile
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    keras.utils.set_random_seed(0)
+    model = build_cnn(num_classes, dtype_policy=policy)
+    trainer = (
+        model
+        if method is None
+        else AdversarialTrainer(model, method=method, epsilon=EPSILON, num_steps=num_steps)
+    )
+    compile_model(trainer, TrainingConfig(), steps_per_epoch=STEPS)
+    trainer.jit_compile = jit_compile
     return trainer
 
 

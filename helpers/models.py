@@ -20,6 +20,9 @@ from keras import layers
 MODELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "models"
 SOFTMAX_LAYER_NAME = "probabilities"
 LOGITS_LAYER_NAME = "logits"
+# Policies build_cnn accepts. "mixed_bfloat16" computes the convolutions and dense layers in
+# bfloat16 (fast on CPUs with native bfloat16 instructions) with float32 weights.
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 
 @keras.saving.register_keras_serializable(package="advlab")
@@ -95,6 +98,7 @@ def build_cnn(
     dropout: float = 0.3,
     standardize: bool = True,
     local_contrast: bool = False,
+    dtype_policy: str = "float32",
 ) -> keras.Model:
     """Builds the study's CNN (a functional Keras model, softmax output).
 
@@ -116,12 +120,18 @@ def build_cnn(
         standardize: Normalise each image's contrast first. It helps clean accuracy, but it
             also magnifies perturbations of low-contrast images (it divides by their small
             standard deviation), so robust models are built without it.
+        local_contrast: Normalise local instead of global contrast (with ``standardize``).
+        dtype_policy: ``"float32"``, or ``"mixed_bfloat16"`` to compute the convolution
+            blocks and the dense head in bfloat16 (weights stay float32). The contrast
+            normalisation and the softmax stay float32 either way. For training only: the
+            lab attacks and evaluates float32 models (``float32_copy``).
 
     Returns:
         An uncompiled model mapping [0, 1] images to class probabilities.
 
     Raises:
-        ValueError: If ``num_classes``, ``input_shape``, ``width`` or ``dropout`` is invalid.
+        ValueError: If ``num_classes``, ``input_shape``, ``width``, ``dropout`` or
+            ``dtype_policy`` is invalid.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
@@ -135,29 +145,38 @@ def build_cnn(
         raise ValueError(f"width must be a positive integer, got {width!r}.")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    if dtype_policy not in DTYPE_POLICIES:
+        raise ValueError(f"dtype_policy must be one of {DTYPE_POLICIES}, got {dtype_policy!r}.")
 
     inputs = keras.Input(shape=shape, name="images")
     x = inputs
     if standardize and local_contrast:
-        x = LocalContrastNormalization(name="local_contrast")(x)
+        x = LocalContrastNormalization(name="local_contrast", dtype="float32")(x)
     elif standardize:
-        x = PerImageStandardization(name="standardize")(x)
+        x = PerImageStandardization(name="standardize", dtype="float32")(x)
     for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
         for conv in (1, 2):
             x = layers.Conv2D(
-                filters, 3, padding="same", use_bias=False, name=f"block{block}_conv{conv}"
+                filters,
+                3,
+                padding="same",
+                use_bias=False,
+                name=f"block{block}_conv{conv}",
+                dtype=dtype_policy,
             )(x)
-            x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
-            x = layers.ReLU(name=f"block{block}_relu{conv}")(x)
-        x = layers.MaxPool2D(2, name=f"block{block}_pool")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(dropout, name="dropout1")(x)
-    x = layers.Dense(8 * width, use_bias=False, name="dense")(x)
-    x = layers.BatchNormalization(name="dense_bn")(x)
-    x = layers.ReLU(name="dense_relu")(x)
-    x = layers.Dropout(dropout, name="dropout2")(x)
-    logits = layers.Dense(num_classes, name=LOGITS_LAYER_NAME)(x)
-    probabilities = layers.Softmax(name=SOFTMAX_LAYER_NAME)(logits)
+            x = layers.BatchNormalization(name=f"block{block}_bn{conv}", dtype=dtype_policy)(x)
+            x = layers.ReLU(name=f"block{block}_relu{conv}", dtype=dtype_policy)(x)
+        x = layers.MaxPool2D(2, name=f"block{block}_pool", dtype=dtype_policy)(x)
+    x = layers.Flatten(name="flatten", dtype=dtype_policy)(x)
+    x = layers.Dropout(dropout, name="dropout1", dtype=dtype_policy)(x)
+    x = layers.Dense(8 * width, use_bias=False, name="dense", dtype=dtype_policy)(x)
+    x = layers.BatchNormalization(name="dense_bn", dtype=dtype_policy)(x)
+    x = layers.ReLU(name="dense_relu", dtype=dtype_policy)(x)
+    x = layers.Dropout(dropout, name="dropout2", dtype=dtype_policy)(x)
+    logits = layers.Dense(num_classes, name=LOGITS_LAYER_NAME, dtype=dtype_policy)(x)
+    # float32 always: a bfloat16 softmax would round probabilities near 1 to 1 (8-bit
+    # mantissa), and the cross-entropy of confident images with them.
+    probabilities = layers.Softmax(name=SOFTMAX_LAYER_NAME, dtype="float32")(logits)
     return keras.Model(inputs, probabilities, name="study_cnn")
 
 
@@ -185,6 +204,33 @@ def logits_model(model: keras.Model) -> keras.Model:
             "or pass a model that outputs logits to the attack directly."
         )
     return keras.Model(model.input, final.input, name=f"{model.name}_logits")
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """Returns a float32 model with the same architecture and weights as ``model``.
+
+    A model built with ``dtype_policy="mixed_bfloat16"`` keeps its weights in float32 but
+    computes in bfloat16, whose 8-bit mantissa cannot resolve small perturbations (near 1
+    it steps by 1/256, about 0.004). Attacks and evaluations need the float32 network, so a
+    model trained in mixed precision is copied into one before it is saved or returned.
+
+    Args:
+        model: A functional model (any dtype policy).
+
+    Returns:
+        A new, uncompiled model whose every layer computes in float32.
+
+    Raises:
+        TypeError: If ``model`` is not a Keras model.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"float32_copy expects a keras.Model, got {type(model).__name__}.")
+    config = model.get_config()
+    for layer in config["layers"]:
+        layer["config"]["dtype"] = "float32"
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _check_compatible(

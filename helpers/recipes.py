@@ -35,6 +35,13 @@ class Recipe:
             such images, and ``load_or_train`` refuses data cropped otherwise.
         config: Training hyper-parameters.
         adversarial: Adversarial training settings, or ``None`` for standard training.
+        precision: ``build_cnn`` dtype policy for training: ``"float32"`` or
+            ``"mixed_bfloat16"``. Either way the model is saved and returned in float32.
+            Mixed precision is refused with adversarial training: its perturbations are
+            smaller than bfloat16 can resolve in the first layers.
+
+    Raises:
+        ValueError: For an unknown precision, or mixed precision with adversarial training.
     """
 
     dataset: str
@@ -45,6 +52,20 @@ class Recipe:
     crop_roi: bool = False
     config: TrainingConfig = TrainingConfig()
     adversarial: AdversarialConfig | None = None
+    precision: str = "float32"
+
+    def __post_init__(self):
+        if self.precision not in models.DTYPE_POLICIES:
+            raise ValueError(
+                f"precision must be one of {models.DTYPE_POLICIES}, got {self.precision!r}."
+            )
+        if self.precision != "float32" and self.adversarial is not None:
+            # An 8/255 perturbation is one or two bfloat16 steps of a pixel near 1: the
+            # network would train against a rounded, partly erased attack.
+            raise ValueError(
+                f"precision={self.precision!r} cannot be combined with adversarial training; "
+                "train robust models in float32."
+            )
 
 
 RECIPES = {
@@ -75,6 +96,26 @@ RECIPES = {
 }
 
 
+def build_model(recipe: Recipe, num_classes: int) -> keras.Model:
+    """Builds the untrained CNN a recipe describes (in its training precision).
+
+    Args:
+        recipe: The recipe.
+        num_classes: Classes of the dataset it will be trained on.
+
+    Returns:
+        An uncompiled ``build_cnn`` model.
+    """
+    return models.build_cnn(
+        num_classes,
+        width=recipe.width,
+        dropout=recipe.dropout,
+        standardize=recipe.standardize,
+        local_contrast=recipe.local_contrast,
+        dtype_policy=recipe.precision,
+    )
+
+
 def load_or_train(
     name: str,
     *,
@@ -97,7 +138,7 @@ def load_or_train(
         verbose: Keras verbosity during training.
 
     Returns:
-        A trained model returning probabilities.
+        A trained float32 model returning probabilities.
 
     Raises:
         ValueError: For an unknown name, a file that is corrupt or of another shape, or a
@@ -122,17 +163,12 @@ def load_or_train(
         return models.load_model(path, num_classes=num_classes)
     if dataset is None:
         dataset = load_dataset(recipe.dataset, crop_roi=recipe.crop_roi)
-    model = models.build_cnn(
-        dataset.num_classes,
-        width=recipe.width,
-        dropout=recipe.dropout,
-        standardize=recipe.standardize,
-        local_contrast=recipe.local_contrast,
-    )
+    model = build_model(recipe, dataset.num_classes)
     config = config or recipe.config
     started = time.perf_counter()
     history = train_model(model, dataset, config, adversarial=recipe.adversarial, verbose=verbose)
     minutes = (time.perf_counter() - started) / 60
+    model = models.float32_copy(model)
     if verbose:
         print(f"Trained {name} in {minutes:.1f} min.")
     if save:
@@ -182,6 +218,7 @@ def save_training_record(
             "standardize": recipe.standardize,
             "local_contrast": recipe.local_contrast,
         },
+        "precision": recipe.precision,
         "config": dataclasses.asdict(recipe.config),
         "adversarial": dataclasses.asdict(recipe.adversarial) if recipe.adversarial else None,
         "history": {key: [float(v) for v in values] for key, values in history.items()},

@@ -7,16 +7,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers.adversarial_training import AdversarialConfig
+from helpers.data import Dataset
 from helpers.evaluation import accuracy
 from helpers.models import (
     MODELS_DIR,
     LocalContrastNormalization,
     build_cnn,
+    float32_copy,
     load_model,
     logits_model,
     save_model,
 )
-from helpers.recipes import load_or_train
+from helpers.recipes import RECIPES, Recipe, load_history, load_or_train
+from helpers.training import TrainingConfig
 
 
 def test_build_cnn_has_the_study_blocks_and_a_separate_softmax():
@@ -53,6 +57,7 @@ def test_logits_model_refuses_a_model_without_final_softmax():
         ({"num_classes": 43, "input_shape": (3, 32, 32)}, "channels last"),
         ({"num_classes": 43, "width": 0}, "width must be a positive integer"),
         ({"num_classes": 43, "dropout": 1.0}, "dropout must be in"),
+        ({"num_classes": 43, "dtype_policy": "float16"}, "dtype_policy must be one of"),
     ],
 )
 def test_build_cnn_bad_arguments(arguments, message):
@@ -149,3 +154,75 @@ def test_local_contrast_model_saves_loads_and_has_gradients(tmp_path, random_bat
         tape.watch(batch)
         total = tf.reduce_sum(logits_model(model)(batch))
     assert float(tf.reduce_max(tf.abs(tape.gradient(total, batch)))) > 0
+
+
+def test_mixed_bfloat16_model_computes_in_bfloat16_but_normalises_and_softmaxes_in_float32():
+    model = build_cnn(10, width=4, dtype_policy="mixed_bfloat16")
+    compute = {layer.name: layer.compute_dtype for layer in model.layers[1:]}
+    assert compute["standardize"] == "float32" and compute["probabilities"] == "float32"
+    assert compute["block1_conv1"] == "bfloat16" and compute["logits"] == "bfloat16"
+    assert all(weight.dtype == "float32" for weight in model.weights)
+
+
+def test_float32_copy_keeps_the_weights_and_computes_in_float32(random_batch):
+    keras.utils.set_random_seed(0)
+    mixed = build_cnn(10, width=4, dtype_policy="mixed_bfloat16")
+    copy = float32_copy(mixed)
+    assert {layer.compute_dtype for layer in copy.layers[1:]} == {"float32"}
+    for original, copied in zip(mixed.get_weights(), copy.get_weights(), strict=True):
+        np.testing.assert_array_equal(original, copied)
+    images, _ = random_batch
+    # The same network: bfloat16 rounding moves the probabilities a little, no more.
+    np.testing.assert_allclose(
+        copy(images, training=False), mixed(images, training=False), atol=0.05
+    )
+    # ... and a float32 model is copied exactly.
+    float32_model = build_cnn(10, width=4)
+    np.testing.assert_array_equal(
+        float32_copy(float32_model)(images, training=False),
+        float32_model(images, training=False),
+    )
+
+
+def test_float32_copy_refuses_what_is_not_a_model():
+    with pytest.raises(TypeError, match="expects a keras.Model, got str"):
+        float32_copy("model.keras")
+
+
+def test_recipe_refuses_unknown_precision_and_mixed_precision_adversarial_training():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Recipe("gtsrb", precision="float16")
+    with pytest.raises(ValueError, match="cannot be combined with adversarial training"):
+        Recipe(
+            "gtsrb",
+            precision="mixed_bfloat16",
+            adversarial=AdversarialConfig("fgsm", epsilon=8 / 255),
+        )
+
+
+def test_mixed_precision_recipe_trains_in_bfloat16_and_saves_a_float32_model(
+    tmp_path, monkeypatch, random_batch
+):
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0, 1, (32, 32, 32, 3)).astype(np.float32)
+    labels = np.arange(32) % 10
+    dataset = Dataset(
+        "cifar10",
+        (images, labels),
+        (images[:10], labels[:10]),
+        (images[:10], labels[:10]),
+        [str(label) for label in range(10)],
+    )
+    config = TrainingConfig(epochs=1, batch_size=16, augment=False)
+    monkeypatch.setitem(
+        RECIPES, "tiny_bf16", Recipe("cifar10", width=4, precision="mixed_bfloat16", config=config)
+    )
+    model = load_or_train("tiny_bf16", dataset=dataset, models_dir=tmp_path, verbose=0)
+    assert {layer.compute_dtype for layer in model.layers[1:]} == {"float32"}
+    saved = keras.models.load_model(tmp_path / "tiny_bf16.keras")
+    assert {layer.compute_dtype for layer in saved.layers[1:]} == {"float32"}
+    batch, _ = random_batch
+    np.testing.assert_allclose(
+        saved(batch, training=False), model(batch, training=False), atol=1e-6
+    )
+    assert load_history("tiny_bf16", tmp_path)["precision"] == "mixed_bfloat16"

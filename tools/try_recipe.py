@@ -8,6 +8,8 @@ Usage (from the repository root, with the lab's environment)::
 
     ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/try_recipe.py gtsrb_standard \\
         --set local_contrast=True --set epochs=30
+    ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/try_recipe.py gtsrb_standard \\
+        --set precision="'mixed_bfloat16'" --tag std_bf16
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from helpers import models
 from helpers.data import load_dataset
 from helpers.evaluation import accuracy, robust_accuracy
-from helpers.recipes import RECIPES, Recipe, save_training_record
+from helpers.recipes import RECIPES, Recipe, build_model, save_training_record
 from helpers.training import train_model
 
 CANDIDATES_DIR = models.MODELS_DIR / "candidates"
@@ -83,16 +85,11 @@ def main() -> None:
     recipe = apply_overrides(RECIPES[arguments.name], arguments.set)
     print(recipe)
     dataset = load_dataset(recipe.dataset, crop_roi=recipe.crop_roi)
-    model = models.build_cnn(
-        dataset.num_classes,
-        width=recipe.width,
-        dropout=recipe.dropout,
-        standardize=recipe.standardize,
-        local_contrast=recipe.local_contrast,
-    )
+    model = build_model(recipe, dataset.num_classes)
     started = time.perf_counter()
     history = train_model(model, dataset, recipe.config, adversarial=recipe.adversarial, verbose=2)
     minutes = (time.perf_counter() - started) / 60
+    model = models.float32_copy(model)  # measured as the lab uses it
     print(f"training time: {minutes:.1f} min")
     models.save_model(model, CANDIDATES_DIR / f"{arguments.tag}.keras")
     save_training_record(arguments.tag, dataset, recipe, history.history, minutes, CANDIDATES_DIR)
