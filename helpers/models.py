@@ -174,8 +174,8 @@ def build_cnn(
     x = layers.ReLU(name="dense_relu", dtype=dtype_policy)(x)
     x = layers.Dropout(dropout, name="dropout2", dtype=dtype_policy)(x)
     logits = layers.Dense(num_classes, name=LOGITS_LAYER_NAME, dtype=dtype_policy)(x)
-    # float32 always: a bfloat16 softmax would round probabilities near 1 to 1 (8-bit
-    # mantissa), and the cross-entropy of confident images with them.
+    # float32 always: a bfloat16 softmax would round probabilities near 1 to 1 (8
+    # significant bits), and the cross-entropy of confident images with them.
     probabilities = layers.Softmax(name=SOFTMAX_LAYER_NAME, dtype="float32")(logits)
     return keras.Model(inputs, probabilities, name="study_cnn")
 
@@ -210,7 +210,7 @@ def float32_copy(model: keras.Model) -> keras.Model:
     """Returns a float32 model with the same architecture and weights as ``model``.
 
     A model built with ``dtype_policy="mixed_bfloat16"`` keeps its weights in float32 but
-    computes in bfloat16, whose 8-bit mantissa cannot resolve small perturbations (near 1
+    computes in bfloat16, whose 8 significant bits cannot resolve small perturbations (near 1
     it steps by 1/256, about 0.004). Attacks and evaluations need the float32 network, so a
     model trained in mixed precision is copied into one before it is saved or returned.
 
