@@ -17,6 +17,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from helpers.precision import warn_if_bfloat16_is_slow
+
 MODELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "models"
 SOFTMAX_LAYER_NAME = "probabilities"
 LOGITS_LAYER_NAME = "logits"
@@ -124,7 +126,8 @@ def build_cnn(
         dtype_policy: ``"float32"``, or ``"mixed_bfloat16"`` to compute the convolution
             blocks and the dense head in bfloat16 (weights stay float32). The contrast
             normalisation and the softmax stay float32 either way. For training only: the
-            lab attacks and evaluates float32 models (``float32_copy``).
+            lab attacks and evaluates float32 models (``float32_copy``). Only faster on a
+            CPU with bfloat16 instructions: elsewhere it warns (``helpers.precision``).
 
     Returns:
         An uncompiled model mapping [0, 1] images to class probabilities.
@@ -147,6 +150,7 @@ def build_cnn(
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
     if dtype_policy not in DTYPE_POLICIES:
         raise ValueError(f"dtype_policy must be one of {DTYPE_POLICIES}, got {dtype_policy!r}.")
+    warn_if_bfloat16_is_slow(dtype_policy)
 
     inputs = keras.Input(shape=shape, name="images")
     x = inputs
