@@ -14,7 +14,8 @@ different speeds; pairing within a round cancels most of that drift.
 
 Targets (issue 6): FGSM-RS at most 1.6x and PGD-7 at most 4.5x a standard epoch.
 
-Usage: ``ADVLAB_DATA_DIR=../shared/data .venv/bin/python -m benchmarks.training [--rounds N]``
+Usage: ``ADVLAB_DATA_DIR=../shared/data .venv/bin/python -m benchmarks.training [--rounds N]
+[--only TEXT ...]``
 """
 
 from __future__ import annotations
@@ -77,6 +78,27 @@ def build_trainer(
     return trainer
 
 
+def select_variants(texts: list[str] | None) -> list[tuple[str, dict]]:
+    """Returns the baseline and the variants whose name contains one of ``texts``.
+
+    Args:
+        texts: Parts of variant names, or ``None`` for every variant.
+
+    Returns:
+        ``VARIANTS``' entries, the float32 standard baseline first.
+
+    Raises:
+        ValueError: If ``texts`` names no variant besides the baseline.
+    """
+    if texts is None:
+        return list(VARIANTS)
+    chosen = [variant for variant in VARIANTS[1:] if any(text in variant[0] for text in texts)]
+    if not chosen:
+        names = ", ".join(repr(name) for name, _ in VARIANTS[1:])
+        raise ValueError(f"--only {' '.join(texts)} matches no variant; the variants are {names}.")
+    return [VARIANTS[0], *chosen]
+
+
 def epoch_seconds(trainer: keras.Model, pipeline) -> float:
     """Returns the wall time of one training epoch over ``pipeline``."""
     started = time.perf_counter()
@@ -90,9 +112,17 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="timed epochs per variant (default 3)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TEXT",
+        help="time only the variants whose name contains one of these texts, for example "
+        "--only bfloat16 (the float32 standard variant, the baseline, is always timed)",
+    )
     arguments = parser.parse_args()
     if arguments.rounds < 1:
         raise ValueError(f"--rounds must be at least 1, got {arguments.rounds}.")
+    variants = select_variants(arguments.only)
 
     dataset = load_dataset("gtsrb")
     train_size = len(dataset.train[1])
@@ -106,11 +136,11 @@ def main() -> None:
         augment=augmentation(dataset.name),
         shuffle_seed=0,
     )
-    trainers = [build_trainer(dataset.num_classes, **settings) for _, settings in VARIANTS]
+    trainers = [build_trainer(dataset.num_classes, **settings) for _, settings in variants]
     for trainer in trainers:  # warm-up: tracing and first-call costs stay out of the timings
         epoch_seconds(trainer, pipeline)
 
-    seconds = [[] for _ in VARIANTS]
+    seconds = [[] for _ in variants]
     for _ in range(arguments.rounds):
         for index, trainer in enumerate(trainers):
             seconds[index].append(epoch_seconds(trainer, pipeline))
@@ -120,7 +150,7 @@ def main() -> None:
     print(
         f"{'variant':<30}{'images/s':>10}{'epoch (s)':>11}{'x standard':>12}{'fastest':>9}   per round"
     )
-    for (name, _), timings in zip(VARIANTS, seconds, strict=True):
+    for (name, _), timings in zip(variants, seconds, strict=True):
         rate = count / statistics.median(timings)
         ratios = [variant / base for variant, base in zip(timings, standard, strict=True)]
         per_round = " ".join(f"{ratio:.2f}" for ratio in ratios)
