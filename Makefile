@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The oldest supported TensorFlow/Keras (requirements-compat.txt), for make test-compat.
+COMPAT_VENV ?= .venv-compat
+COMPAT_BIN := $(COMPAT_VENV)/bin
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+COMPAT_NOTEBOOKS ?= notebooks/03_fgsm.ipynb notebooks/08_uncertainty.ipynb
 NBVAL_CELL_TIMEOUT ?= 900
 TUTORIAL_ARGS ?=
 
@@ -15,7 +20,7 @@ ifdef ADVLAB_CACHE_DIR
 export ADVLAB_CACHE_DIR := $(abspath $(ADVLAB_CACHE_DIR))
 endif
 
-.PHONY: lab test tutorial lint format setup clean
+.PHONY: lab test test-compat tutorial lint format setup clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +45,24 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) -p no:cacheprovider notebooks
 
+# The helpers are installed as the notebooks' Colab cell installs them: `pip install -e .`,
+# which brings no pins of its own, on top of the service's packages.
+$(COMPAT_STAMP): requirements-compat.txt pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_BIN)/python -m pip install --quiet --upgrade pip
+	$(COMPAT_BIN)/python -m pip install --quiet -r requirements-compat.txt
+	$(COMPAT_BIN)/python -m pip install --quiet -e .
+	$(COMPAT_BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (advlab compat)" > /dev/null
+	touch $(COMPAT_STAMP)
+
+## Test the oldest supported TensorFlow/Keras (what a hosted service or an older laptop has):
+## load every shipped model through the lab's code, then run notebooks 03 and 08 (smoke
+## profile unless ADVLAB_PROFILE is set; COMPAT_NOTEBOOKS="notebooks" runs them all).
+test-compat: export ADVLAB_PROFILE ?= smoke
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_BIN)/python -m pytest -p no:cacheprovider tests/test_versions.py tests/test_models.py
+	$(COMPAT_BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) -p no:cacheprovider $(COMPAT_NOTEBOOKS)
+
 ## Run every notebook in order (default profile unless ADVLAB_PROFILE is set), then
 ## rewrite the README's results table, also after a failure (the exit status is kept).
 ## Options: make tutorial TUTORIAL_ARGS="--only 03 04" (see tools/run_tutorial.py --help).
@@ -56,4 +79,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix helpers tests tools benchmarks notebooks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) build *.egg-info .pytest_cache

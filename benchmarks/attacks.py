@@ -24,7 +24,7 @@ from benchmarks.common import time_call
 from helpers.attacks import compiled_attack, fgsm, pgd
 from helpers.data import load_dataset
 from helpers.evaluation import robust_accuracy
-from helpers.models import MODELS_DIR, load_model
+from helpers.recipes import load_trained_model
 
 BATCH_SIZE = 256
 DEFAULT_IMAGES = 2048
@@ -44,7 +44,7 @@ def main() -> None:
     dataset = load_dataset("gtsrb")
     images, labels = dataset.test[0][:DEFAULT_IMAGES], dataset.test[1][:DEFAULT_IMAGES]
     print(f"{len(labels):,} GTSRB test images, batch {BATCH_SIZE}")
-    model = load_model(MODELS_DIR / "gtsrb_standard.keras", num_classes=43)
+    model = load_trained_model("gtsrb_standard")
     attack = compiled_attack(model)
 
     @tf.function(

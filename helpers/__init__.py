@@ -5,7 +5,7 @@ Each module holds one concept and is introduced by one notebook:
 - ``profile``: the run profile (``ADVLAB_PROFILE``: smoke or default), notebook 01.
 - ``data``: dataset loading (GTSRB, CIFAR-10), notebook 01.
 - ``archives``, ``download``, ``gtsrb``, ``cifar10``: what ``data`` is built from.
-- ``models``: the study's CNN and its logits, notebook 02.
+- ``models``: the study's CNN, its logits and weights files, notebook 02.
 - ``training``, ``recipes``: training with ``fit()`` and load-or-train, notebook 02.
 - ``attacks``: FGSM and PGD, notebooks 03 and 04.
 - ``evaluation``: accuracy, robust accuracy (notebooks 02 to 04) and the worst case over
@@ -22,6 +22,14 @@ Each module holds one concept and is introduced by one notebook:
 - ``plots``, ``training_plots``, ``attack_plots``, ``defense_plots``, ``uncertainty_plots``:
   figures that teach nothing themselves.
 
-Importing this package has no side effects: no seeding, no downloads, no printing.
-Import the submodule you need, for example ``from helpers import data``.
+- ``versions``: the supported TensorFlow and Keras releases, checked on import.
+
+Importing this package checks the installed TensorFlow and Keras releases (``versions``:
+an unsupported one fails here, with a message, not later inside Keras) and has no other
+side effects: no seeding, no downloads, no printing. Import the submodule you need, for
+example ``from helpers import data``.
 """
+
+from helpers.versions import check_versions
+
+check_versions()

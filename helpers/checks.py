@@ -23,7 +23,7 @@ def check_images(images) -> np.ndarray:
 
     Raises:
         TypeError: If the images are not numeric.
-        ValueError: If the shape is not 4-D or a pixel is outside [0, 1].
+        ValueError: If the shape is not 4-D, or a pixel is NaN, infinite or outside [0, 1].
     """
     array = np.asarray(images)
     if not np.issubdtype(array.dtype, np.number):
@@ -32,6 +32,13 @@ def check_images(images) -> np.ndarray:
         raise ValueError(
             f"images must have shape (batch, height, width, channels), got shape {array.shape}; "
             "add a batch axis for a single image (images[None])."
+        )
+    if array.size and not np.isfinite(array).all():
+        bad = int(array.size - np.isfinite(array).sum())
+        raise ValueError(
+            f"images contain {bad:,} NaN or infinite values; every pixel must be a finite "
+            "number in [0, 1]. Look for a division by zero (for example by an image's "
+            "standard deviation) or a broken file upstream."
         )
     if array.size and (array.min() < 0 or array.max() > 1):
         raise ValueError(

@@ -237,68 +237,69 @@ def float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def _check_compatible(
-    model: keras.Model, path: pathlib.Path, num_classes: int, input_shape
-) -> None:
-    """Raises if a loaded model does not fit the recipe it was loaded for."""
-    found_input = tuple(model.input_shape[1:])
-    found_classes = model.output_shape[-1]
-    if found_input != tuple(input_shape) or found_classes != num_classes:
-        raise ValueError(
-            f"{path} holds a model for inputs {found_input} and {found_classes} classes, "
-            f"but {tuple(input_shape)} and {num_classes} classes are needed. Delete the file "
-            "or call load_or_train(..., retrain=True) to train a matching model."
-        )
-    if not isinstance(model.layers[-1], layers.Softmax):
-        raise ValueError(f"{path} holds a model without a final softmax layer; retrain it.")
+WEIGHTS_SUFFIX = ".weights.h5"
 
 
-def load_model(
-    path: str | pathlib.Path, *, num_classes: int, input_shape=(32, 32, 3)
-) -> keras.Model:
-    """Loads a ``.keras`` file and checks that it is a model of the expected shape.
+def weights_path(name: str, models_dir: str | pathlib.Path = MODELS_DIR) -> pathlib.Path:
+    """Returns where the weights of a named model live: ``models_dir/<name>.weights.h5``."""
+    return pathlib.Path(models_dir) / f"{name}{WEIGHTS_SUFFIX}"
+
+
+def load_weights(model: keras.Model, path: str | pathlib.Path) -> keras.Model:
+    """Loads a weights file into a model built with the same architecture.
+
+    The lab ships weights, not whole ``.keras`` models: a ``.keras`` file stores the
+    architecture as the configuration of the Keras version that wrote it, which older Keras
+    releases cannot read, while the weights file is read by every Keras 3 release the lab
+    supports. The architecture comes from the code instead (``build_cnn`` with the recipe's
+    settings, ``helpers.recipes.build_model``).
 
     Args:
-        path: The ``.keras`` file.
-        num_classes: Classes the model must predict.
-        input_shape: Input shape the model must take.
+        model: A model built with the architecture the weights were saved from.
+        path: A ``.weights.h5`` file written by :func:`save_weights`.
 
     Returns:
-        The loaded model.
+        The same model, with the loaded weights.
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the file is corrupt or holds a model of another shape.
+        ValueError: If the file is corrupt, or holds weights of another architecture.
     """
     path = pathlib.Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No model file at {path}.")
+        raise FileNotFoundError(f"No weights file at {path}.")
     try:
-        model = keras.models.load_model(path)
-    except Exception as error:  # Keras raises many types for a damaged file.
+        model.load_weights(path)
+    except Exception as error:  # h5py and Keras raise many types for a damaged file.
         raise ValueError(
-            f"{path} is not a readable Keras model ({type(error).__name__}: {error}). It may "
-            "be corrupt or truncated: delete it or call load_or_train(..., retrain=True)."
+            f"{path} could not be loaded into {model.name!r} ({type(error).__name__}: "
+            f"{error}). The file may be corrupt or truncated, or hold the weights of another "
+            "architecture (another width, number of classes or recipe): delete it or call "
+            "load_or_train(..., retrain=True)."
         ) from error
-    _check_compatible(model, path, num_classes, input_shape)
     return model
 
 
-def save_model(model: keras.Model, path: str | pathlib.Path) -> None:
-    """Saves a model (without optimizer state) under a temporary name, then renames it.
+def save_weights(model: keras.Model, path: str | pathlib.Path) -> pathlib.Path:
+    """Saves a model's weights under a temporary name, then renames them.
 
     A crash while saving never leaves half a file under the final name.
 
     Args:
-        model: The model to save.
-        path: The final ``.keras`` path.
+        model: The model whose weights to save.
+        path: The final path; it must end in ``.weights.h5``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: If ``path`` does not end in ``.weights.h5``.
     """
     path = pathlib.Path(path)
+    if not path.name.endswith(WEIGHTS_SUFFIX):
+        raise ValueError(f"A weights file must end in {WEIGHTS_SUFFIX!r}, got {path.name!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.keras")
-    # An uncompiled copy: the file then holds weights and architecture only, not the
-    # optimizer's state (which would triple its size and is not needed to use the model).
-    copy = model.__class__.from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    copy.save(partial)
+    partial = path.with_name(path.name[: -len(WEIGHTS_SUFFIX)] + ".partial" + WEIGHTS_SUFFIX)
+    model.save_weights(partial)
     partial.replace(path)
+    return path

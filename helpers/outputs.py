@@ -26,6 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "models"
 REAL_RUN_PROFILE = "default"
 DIGEST_LENGTH = 16  # hexadecimal characters of SHA-256 kept: enough to tell files apart
+WEIGHTS_SUFFIX = ".weights.h5"  # helpers.models.WEIGHTS_SUFFIX, without importing Keras
 
 
 def model_file_digests(models_dir: str | os.PathLike | None = None) -> dict[str, str]:
@@ -36,17 +37,17 @@ def model_file_digests(models_dir: str | os.PathLike | None = None) -> dict[str,
             ``models/smoke/`` and ``models/candidates/`` are not shipped and not included.
 
     Returns:
-        Model name (file name without ``.keras``) -> the first ``DIGEST_LENGTH`` hexadecimal
+        Model name (file name without ``.weights.h5``) -> the first ``DIGEST_LENGTH`` hexadecimal
         characters of the file's SHA-256, sorted by name; empty if there are none.
     """
     digests = {}
     folder = pathlib.Path(MODELS_DIR if models_dir is None else models_dir)
-    for path in sorted(folder.glob("*.keras")):
+    for path in sorted(folder.glob(f"*{WEIGHTS_SUFFIX}")):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-        digests[path.stem] = digest.hexdigest()[:DIGEST_LENGTH]
+        digests[path.name[: -len(WEIGHTS_SUFFIX)]] = digest.hexdigest()[:DIGEST_LENGTH]
     return digests
 
 

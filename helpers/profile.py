@@ -108,3 +108,56 @@ def describe_run(**parameters) -> Profile:
     for name, value in rows.items():
         print(f"{name:<{width}} : {value}")
     return profile
+
+
+def sample_size(value, *, name: str, default: int, available: int | None = None) -> int:
+    """Resolves a notebook parameter that counts images: ``None`` means the profile's size.
+
+    A value the learner sets is used as set, never silently cut: if it cannot be used, this
+    stops the notebook in the cell after its parameters, with a message that says why.
+
+    Args:
+        value: The parameter's value: ``None``, or a positive integer.
+        name: The parameter's name, for the message (for example ``"EVAL_SAMPLES"``).
+        default: The profile's size, used when ``value`` is ``None``.
+        available: How many images there are to take them from, if known (for example the
+            profile's ``limit``); the default is cut to it, a value set by hand is checked
+            against it.
+
+    Returns:
+        The number of images to use.
+
+    Raises:
+        ValueError: If ``value`` is not a positive integer, or more than ``available``.
+    """
+    if value is None:
+        return default if available is None else min(default, available)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}.")
+    if available is not None and value > available:
+        raise ValueError(
+            f"{name} = {value:,} asks for more images than the {available:,} there are to "
+            f"take them from; set it to at most {available:,}, or to None for this profile's "
+            f"{min(default, available):,}. (In the smoke profile every split holds at most "
+            f"{PROFILES['smoke'].limit:,} images: set {PROFILE_VARIABLE}=default for more.)"
+        )
+    return value
+
+
+def first_images(split: tuple, count: int, *, name: str) -> tuple:
+    """Returns the first ``count`` images and labels of a split, refusing to return fewer.
+
+    Args:
+        split: ``(images, labels)``, for example ``dataset.test``.
+        count: How many to take (from :func:`sample_size`).
+        name: The parameter that asked for them, for the message.
+
+    Returns:
+        ``(images[:count], labels[:count])``.
+
+    Raises:
+        ValueError: If the split holds fewer than ``count`` images.
+    """
+    images, labels = split
+    sample_size(count, name=name, default=count, available=len(labels))
+    return images[:count], labels[:count]

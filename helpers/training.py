@@ -21,6 +21,7 @@ from helpers.adversarial_training import (
     EpsilonWarmup,
     RobustnessMonitor,
 )
+from helpers.checks import check_images, check_labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,8 +231,12 @@ def train_model(
         The ``keras.callbacks.History``; ``model`` keeps its best weights.
 
     Raises:
-        ValueError: If the dataset's labels do not fit the model's number of classes.
+        ValueError: If the dataset's images are not finite values in [0, 1], or its labels
+            do not fit the model's number of classes.
     """
+    for split in ("train", "validation"):
+        images, labels = getattr(dataset, split)
+        check_labels(labels, len(check_images(images)), dataset.num_classes)
     keras.utils.set_random_seed(config.seed)
     if model.output_shape[-1] != dataset.num_classes:
         raise ValueError(

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from helpers.data import load_dataset
-from helpers.models import MODELS_DIR, build_cnn, load_model
+from helpers.models import build_cnn, weights_path
+from helpers.recipes import load_trained_model
 
-SHIPPED_STANDARD = MODELS_DIR / "gtsrb_standard.keras"
-SHIPPED_ROBUST = MODELS_DIR / "gtsrb_robust.keras"
+SHIPPED_STANDARD = weights_path("gtsrb_standard")
+SHIPPED_ROBUST = weights_path("gtsrb_robust")
 
 
 @pytest.fixture(scope="session")
@@ -29,14 +30,14 @@ def gtsrb_uncropped_sample(real_data_dir):
 def shipped_standard_model():
     """The shipped standard GTSRB model; its absence is a failure, not a skip."""
     assert SHIPPED_STANDARD.exists(), f"{SHIPPED_STANDARD} is missing: train it (models/README.md)."
-    return load_model(SHIPPED_STANDARD, num_classes=43)
+    return load_trained_model("gtsrb_standard")
 
 
 @pytest.fixture(scope="session")
 def shipped_robust_model():
     """The shipped adversarially trained GTSRB model; its absence is a failure, not a skip."""
     assert SHIPPED_ROBUST.exists(), f"{SHIPPED_ROBUST} is missing: train it (models/README.md)."
-    return load_model(SHIPPED_ROBUST, num_classes=43)
+    return load_trained_model("gtsrb_robust")
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,11 @@ SMOKE = types.SimpleNamespace(name="smoke")
 
 
 def test_model_file_digests_fingerprint_shipped_files_only(tmp_path):
-    (tmp_path / "b_model.keras").write_bytes(b"weights of b")
-    (tmp_path / "a_model.keras").write_bytes(b"weights of a")
+    (tmp_path / "b_model.weights.h5").write_bytes(b"weights of b")
+    (tmp_path / "a_model.weights.h5").write_bytes(b"weights of a")
     (tmp_path / "a_model.history.json").write_text("{}")
     (tmp_path / "smoke").mkdir()
-    (tmp_path / "smoke" / "c_model.keras").write_bytes(b"a stand-in")
+    (tmp_path / "smoke" / "c_model.weights.h5").write_bytes(b"a stand-in")
     digests = outputs.model_file_digests(tmp_path)
     assert list(digests) == ["a_model", "b_model"]
     assert digests["a_model"] == hashlib.sha256(b"weights of a").hexdigest()[:16]
@@ -27,7 +27,7 @@ def test_model_file_digests_fingerprint_shipped_files_only(tmp_path):
 
 
 def test_model_file_digests_follow_a_changed_file(tmp_path):
-    path = tmp_path / "model.keras"
+    path = tmp_path / "model.weights.h5"
     path.write_bytes(b"first")
     before = outputs.model_file_digests(tmp_path)
     path.write_bytes(b"second")
@@ -39,7 +39,7 @@ def test_model_file_digests_follow_a_changed_file(tmp_path):
 def outputs_in(tmp_path, monkeypatch):
     """Points the outputs at a temporary repository with one shipped model."""
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "gtsrb_standard.keras").write_bytes(b"weights")
+    (tmp_path / "models" / "gtsrb_standard.weights.h5").write_bytes(b"weights")
     monkeypatch.setattr(outputs, "ROOT", tmp_path)
     monkeypatch.setattr(outputs, "MODELS_DIR", tmp_path / "models")
     return tmp_path

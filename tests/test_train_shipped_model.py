@@ -61,5 +61,5 @@ def test_evaluate_only_needs_the_model_file(monkeypatch, fake_training, tmp_path
     with pytest.raises(SystemExit) as raised:
         run(monkeypatch, "gtsrb_standard", "--evaluate-only", "--models-dir", str(tmp_path))
     assert raised.value.code == 2
-    assert "there is no gtsrb_standard.keras in" in capsys.readouterr().err
+    assert "there is no gtsrb_standard.weights.h5 in" in capsys.readouterr().err
     assert "load_dataset" not in fake_training  # refused before any data is read

@@ -5,7 +5,7 @@ Usage (from the repository root, with the lab's environment)::
     ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/train_shipped_model.py gtsrb_standard
     ADVLAB_DATA_DIR=../shared/data .venv/bin/python tools/train_shipped_model.py gtsrb_robust
 
-The model is written to ``models/<name>.keras`` with its training record next to it; paste
+The weights are written to ``models/<name>.weights.h5`` with its training record next to it; paste
 the printed numbers into ``models/README.md``. To reproduce a shipped model without
 replacing it, train into another folder: ``--models-dir models/candidates/reproduction``
 (``models/candidates/`` is ignored by git). It also reports PGD-20 accuracy (with
@@ -21,7 +21,7 @@ import time
 
 from helpers.data import load_dataset
 from helpers.evaluation import accuracy, robust_accuracy
-from helpers.models import MODELS_DIR
+from helpers.models import MODELS_DIR, weights_path
 from helpers.recipes import RECIPES, load_or_train
 
 DEFAULT_EPSILON = 8 / 255  # for standard models, which have no training epsilon
@@ -43,10 +43,9 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     recipe = RECIPES[arguments.name]
-    if arguments.evaluate_only and not (arguments.models_dir / f"{arguments.name}.keras").exists():
-        parser.error(
-            f"--evaluate-only: there is no {arguments.name}.keras in {arguments.models_dir}"
-        )
+    weights = weights_path(arguments.name, arguments.models_dir)
+    if arguments.evaluate_only and not weights.exists():
+        parser.error(f"--evaluate-only: there is no {weights.name} in {arguments.models_dir}")
     arguments.models_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(recipe.dataset, crop_roi=recipe.crop_roi)
     started = time.perf_counter()

@@ -91,7 +91,7 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     model = models.float32_copy(model)  # measured as the lab uses it
     print(f"training time: {minutes:.1f} min")
-    models.save_model(model, CANDIDATES_DIR / f"{arguments.tag}.keras")
+    models.save_weights(model, models.weights_path(arguments.tag, CANDIDATES_DIR))
     save_training_record(arguments.tag, dataset, recipe, history.history, minutes, CANDIDATES_DIR)
     images, labels = dataset.validation
     print(f"validation accuracy: {accuracy(model, images, labels):.4f} ({len(labels):,} images)")
