@@ -65,10 +65,11 @@ test-compat: $(COMPAT_STAMP)
 
 ## Run every notebook in order (default profile unless ADVLAB_PROFILE is set), then
 ## rewrite the README's results table, also after a failure (the exit status is kept).
-## Options: make tutorial TUTORIAL_ARGS="--only 03 04" (see tools/run_tutorial.py --help).
+## Options: make tutorial TUTORIAL_ARGS="--only 03 04" (see tools/run_tutorial.py --help);
+## DATASET=cifar10 make tutorial sets every notebook's DATASET and renders results/cifar10.json.
 tutorial: $(STAMP)
-	$(BIN)/python tools/run_tutorial.py $(TUTORIAL_ARGS); status=$$?; \
-	$(BIN)/python tools/render_results.py && exit $$status
+	$(BIN)/python tools/run_tutorial.py $(if $(DATASET),--dataset $(DATASET)) $(TUTORIAL_ARGS); status=$$?; \
+	$(BIN)/python tools/render_results.py --dataset $(or $(DATASET),gtsrb) && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks notebooks

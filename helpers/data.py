@@ -79,6 +79,22 @@ class Dataset:
         """The number of classes."""
         return len(self.class_names)
 
+    def describe(self) -> str:
+        """Returns a short description to print: name, classes, split sizes and the note.
+
+        Every notebook prints it after loading its data, so the output says which data set
+        (and which class names) the numbers below belong to.
+        """
+        sizes = ", ".join(
+            f"{len(getattr(self, split)[1]):,} {split}" for split in ("train", "validation", "test")
+        )
+        shown = ", ".join(self.class_names[:4])
+        more = f", ... ({self.num_classes} in all)" if self.num_classes > 4 else ""
+        lines = [f"{self.name}: {sizes} images; classes {shown}{more}"]
+        if self.note:
+            lines.append(f"note: {self.note}")
+        return "\n".join(lines)
+
 
 def data_directory(data_dir: str | os.PathLike | None = None) -> pathlib.Path:
     """Returns the data directory: the argument, else ``ADVLAB_DATA_DIR``, else ``data/``.

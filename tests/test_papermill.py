@@ -54,3 +54,45 @@ def test_dataset_parameter_reaches_notebook_01(tmp_path, monkeypatch):
     loaded = next(text for text in printed if text.startswith("dataset:"))
     assert "dataset: cifar10, 10 classes" in loaded
     assert CIFAR10_CLASS_NAMES in loaded
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("notebook", "parameters", "message"),
+    [
+        ("02_cnn_training.ipynb", {"EPOCHS": 5}, "only apply when training here"),
+        ("06_preprocessing_defenses.ipynb", {"EVAL_SAMPLES": 5000}, "EVAL_SAMPLES = 5,000 asks"),
+        ("07_evaluating_robustness.ipynb", {"SANITY_SAMPLES": 0}, "SANITY_SAMPLES must be"),
+        ("08_uncertainty.ipynb", {"ATTACK_SAMPLES": 1500}, "ATTACK_SAMPLES = 1,500 asks"),
+    ],
+)
+def test_a_parameter_that_cannot_be_used_stops_after_the_parameters_cell(
+    tmp_path, monkeypatch, notebook, parameters, message
+):
+    # In the smoke profile every split holds at most 1,000 images: asking for more is
+    # refused before any data is loaded, instead of being cut to what there is.
+    monkeypatch.setenv("ADVLAB_PROFILE", "smoke")
+    with pytest.raises(papermill.PapermillExecutionError) as raised:
+        papermill.execute_notebook(
+            str(NOTEBOOKS_DIR / notebook),
+            str(tmp_path / notebook),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS_DIR),
+            progress_bar=False,
+        )
+    assert raised.value.ename == "ValueError"
+    assert message in raised.value.evalue
+    executed = nbformat.read(tmp_path / notebook, as_version=4)
+    code = [cell for cell in executed.cells if cell.cell_type == "code"]  # papermill adds notes
+    injected = next(
+        index
+        for index, cell in enumerate(code)
+        if "injected-parameters" in cell.metadata.get("tags", [])
+    )
+    failing = next(
+        index
+        for index, cell in enumerate(code)
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", []))
+    )
+    assert failing == injected + 1, "it stops in the cell after the parameters"

@@ -204,3 +204,28 @@ def test_fingerprints_are_not_shown_as_uncertainty_settings():
     results["uncertainty"]["model_files"] = {"gtsrb_standard": "aaaa"}
     text = render_results.render(results, current_model_files={"gtsrb_standard": "aaaa"})
     assert "aaaa" not in text
+
+
+def test_another_dataset_gets_its_own_section_after_gtsrbs(files):
+    results, readme = files
+    cifar = results.with_name("cifar10.json")
+    cifar.write_text(json.dumps(RESULTS))
+    options = ["--dataset", "cifar10", "--results", str(cifar), "--readme", str(readme)]
+    assert render_results.main(options) == 0
+    text = readme.read_text()
+    gtsrb_block = "<!-- results:start -->\nAn interim table, written by hand.\n<!-- results:end -->"
+    assert gtsrb_block in text  # GTSRB's table is left alone
+    after_gtsrb = text.split(gtsrb_block)[1]
+    assert after_gtsrb.startswith("\n\n### CIFAR-10\n\n<!-- results:cifar10:start -->\n")
+    assert "12,630 CIFAR-10 test images" in after_gtsrb
+    assert after_gtsrb.endswith("<!-- results:cifar10:end -->\n\n## Next section\n")
+    assert render_results.main([*options, "--check"]) == 0  # the second run changes nothing
+
+
+def test_a_cifar10_table_ignores_replaced_gtsrb_models():
+    section = {**RESULTS["robustness"], "model_files": {"gtsrb_standard": "old"}}
+    rendered = render_results.render({"robustness": section}, "cifar10", {"gtsrb_standard": "new"})
+    assert "Out of date" not in rendered
+    assert "Out of date" in render_results.render(
+        {"robustness": section}, "gtsrb", {"gtsrb_standard": "new"}
+    )

@@ -206,3 +206,24 @@ def test_runs_real_notebooks_from_their_folder(tmp_path, monkeypatch, capsys):
     assert (executed / "02_broken.ipynb").exists()
     assert "02_broken.ipynb failed at cell 1 (In [2]): ValueError: on purpose" in printed
     assert "in the smoke profile" in printed
+
+
+def test_dataset_option_sets_every_notebooks_dataset(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ADVLAB_PROFILE", "smoke")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    path = _write_notebook(folder / "01_which.ipynb", 'DATASET = "gtsrb"', "print(DATASET)")
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[0].metadata["tags"] = ["parameters"]
+    notebook.metadata["language_info"] = {"name": "python"}  # papermill injects Python
+    nbformat.write(notebook, path)
+    executed = tmp_path / "executed"
+    code = run_tutorial.main(
+        ["--notebooks", str(folder), "--dataset", "cifar10", "--output-dir", str(executed)]
+    )
+    assert code == 0
+    assert "with DATASET='cifar10'" in capsys.readouterr().out
+    outputs = nbformat.read(executed / "01_which.ipynb", as_version=4).cells[-1].outputs
+    assert outputs[0]["text"] == "cifar10\n"
+    with pytest.raises(SystemExit):
+        run_tutorial.main(["--notebooks", str(folder), "--dataset", "mnist"])

@@ -50,7 +50,7 @@ from helpers.outputs import model_file_digests
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "results" / "gtsrb.json"
 README_PATH = ROOT / "README.md"
-START_MARKER = "<!-- results:start -->"
+START_MARKER = "<!-- results:start -->"  # GTSRB's table; another data set's has its own
 END_MARKER = "<!-- results:end -->"
 DATASET_NAMES = {"gtsrb": "GTSRB", "cifar10": "CIFAR-10"}
 # added by helpers.outputs.record_results to every section
@@ -244,6 +244,26 @@ def staleness_note(section_name: str, section: dict, current_model_files: Mappin
     )
 
 
+def markers(dataset: str) -> tuple[str, str]:
+    """Returns the README markers around a data set's results (GTSRB keeps the plain ones)."""
+    if dataset == "gtsrb":
+        return START_MARKER, END_MARKER
+    return f"<!-- results:{dataset}:start -->", f"<!-- results:{dataset}:end -->"
+
+
+def _own_model_files(section: dict, dataset: str) -> dict:
+    """The section with only the fingerprints of its own data set's models.
+
+    Every section records all shipped files; a CIFAR-10 table is not out of date because a
+    GTSRB model was replaced.
+    """
+    recorded = section.get("model_files")
+    if not isinstance(recorded, dict):
+        return section
+    own = {name: digest for name, digest in recorded.items() if name.startswith(f"{dataset}_")}
+    return {**section, "model_files": own}
+
+
 def render(
     results: dict,
     dataset: str = "gtsrb",
@@ -270,35 +290,48 @@ def render(
     parts = [
         f"<!-- Written by tools/render_results.py from results/{dataset}.json: "
         "rerun it instead of editing this table. -->",
-        staleness_note("robustness", results["robustness"], current_model_files),
+        staleness_note(
+            "robustness", _own_model_files(results["robustness"], dataset), current_model_files
+        ),
         robustness_table(results["robustness"], dataset),
     ]
     if isinstance(results.get("uncertainty"), dict):
-        parts.append(staleness_note("uncertainty", results["uncertainty"], current_model_files))
+        uncertainty = _own_model_files(results["uncertainty"], dataset)
+        parts.append(staleness_note("uncertainty", uncertainty, current_model_files))
         parts.append(uncertainty_table(results["uncertainty"]))
     return "\n\n".join(part for part in parts if part)
 
 
-def replace_block(text: str, block: str) -> str:
-    """Puts ``block`` between the results markers of a README.
+def replace_block(text: str, block: str, dataset: str = "gtsrb") -> str:
+    """Puts ``block`` between a data set's results markers in a README.
+
+    A data set other than GTSRB whose markers are missing gets its own section, with a
+    heading, right after GTSRB's table: the first ``DATASET=cifar10 make tutorial`` adds it.
 
     Args:
         text: The README's text.
         block: The new content (without markers).
+        dataset: The data set the block belongs to.
 
     Returns:
         The README's new text.
 
     Raises:
-        ValueError: If the markers are missing, repeated or in the wrong order.
+        ValueError: If the markers are missing (GTSRB's), repeated or in the wrong order.
     """
-    if text.count(START_MARKER) != 1 or text.count(END_MARKER) != 1:
-        raise ValueError(f"the README needs exactly one {START_MARKER} and one {END_MARKER}.")
-    before, rest = text.split(START_MARKER)
-    if END_MARKER not in rest:
-        raise ValueError(f"{END_MARKER} must come after {START_MARKER}.")
-    after = rest.split(END_MARKER)[1]
-    return f"{before}{START_MARKER}\n{block.strip()}\n{END_MARKER}{after}"
+    start, end = markers(dataset)
+    if dataset != "gtsrb" and start not in text and end not in text:
+        if text.count(END_MARKER) != 1:
+            raise ValueError(f"the README needs exactly one {END_MARKER} to add {dataset}'s table.")
+        heading = f"\n\n### {DATASET_NAMES.get(dataset, dataset)}\n\n{start}\n{end}"
+        text = text.replace(END_MARKER, END_MARKER + heading)
+    if text.count(start) != 1 or text.count(end) != 1:
+        raise ValueError(f"the README needs exactly one {start} and one {end}.")
+    before, rest = text.split(start)
+    if end not in rest:
+        raise ValueError(f"{end} must come after {start}.")
+    after = rest.split(end)[1]
+    return f"{before}{start}\n{block.strip()}\n{end}{after}"
 
 
 def _shown(path: pathlib.Path) -> str:
@@ -313,9 +346,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the script; returns 1 when ``--check`` finds the README out of date, 2 on errors."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the README is stale")
-    parser.add_argument("--results", type=pathlib.Path, default=RESULTS_PATH)
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(DATASET_NAMES),
+        default="gtsrb",
+        help="whose results to render: results/<dataset>.json (default: gtsrb)",
+    )
+    parser.add_argument(
+        "--results", type=pathlib.Path, help="the results file (default: results/<dataset>.json)"
+    )
     parser.add_argument("--readme", type=pathlib.Path, default=README_PATH)
     arguments = parser.parse_args(argv)
+    if arguments.results is None:
+        arguments.results = RESULTS_PATH.with_name(f"{arguments.dataset}.json")
     if not arguments.results.exists():
         print(
             f"{_shown(arguments.results)} does not exist yet (notebook 07 writes it in the default "
@@ -329,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         text = arguments.readme.read_text(encoding="utf-8")
-        updated = replace_block(text, render(results, arguments.results.stem))
+        updated = replace_block(text, render(results, arguments.dataset), dataset=arguments.dataset)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ Usage (from the repository root, with the lab's environment)::
     python tools/run_tutorial.py --only 03 04       # a subset, still in numeric order
     python tools/run_tutorial.py --profile smoke    # a quick check; its numbers mean nothing
     python tools/run_tutorial.py --output-dir /tmp/executed
+    python tools/run_tutorial.py --dataset cifar10  # every notebook with DATASET = "cifar10"
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import TextIO
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # update_notebooks
 from update_notebooks import NOTEBOOKS_DIR, notebook_paths  # noqa: E402
 
+from helpers.data import DATASET_NAMES  # noqa: E402
 from helpers.outputs import ROOT, outputs_root  # noqa: E402
 from helpers.profile import PROFILE_VARIABLE, PROFILES, current_profile  # noqa: E402
 
@@ -110,7 +112,11 @@ def describe_failure(error: BaseException) -> str:
 
 
 def execute_with_papermill(
-    path: pathlib.Path, output: pathlib.Path, *, log_output: bool = False
+    path: pathlib.Path,
+    output: pathlib.Path,
+    *,
+    log_output: bool = False,
+    parameters: dict | None = None,
 ) -> None:
     """Executes one notebook with papermill, in a fresh kernel, from its own folder.
 
@@ -118,6 +124,8 @@ def execute_with_papermill(
         path: The notebook to run.
         output: Where to write the executed copy (also written when a cell fails).
         log_output: Also print the cells' outputs as they come.
+        parameters: Values for the notebook's ``parameters`` cell, by name (papermill
+            injects them in a cell after it).
 
     Raises:
         papermill.PapermillExecutionError: If a cell raises.
@@ -128,6 +136,7 @@ def execute_with_papermill(
         str(path),
         str(output),
         kernel_name="python3",
+        parameters=parameters or {},
         cwd=str(path.parent),
         progress_bar=True,
         log_output=log_output,
@@ -257,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folder for the executed copies (default: executed/, executed/<profile>/ "
         "for a profile other than default)",
     )
+    parser.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        help="set every notebook's DATASET parameter (default: the notebooks' own, gtsrb); "
+        "executed copies then go to a sub-folder named after it",
+    )
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     parser.add_argument(
         "--log-output", action="store_true", help="also print every cell's output as it comes"
@@ -280,12 +295,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     output_dir = arguments.output_dir or (
         EXECUTED_DIR if profile.name == "default" else EXECUTED_DIR / profile.name
     )
+    parameters = {}
+    if arguments.dataset:
+        parameters["DATASET"] = arguments.dataset
+        if not arguments.output_dir:
+            output_dir = output_dir / arguments.dataset
     if arguments.log_output:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     print(
         f"Running {len(paths)} notebook(s) in the {profile.name} profile "
-        f"({PROFILE_VARIABLE}={profile.name}); executed copies go to {_shown(output_dir)}/"
+        f"({PROFILE_VARIABLE}={profile.name})"
+        + (f" with DATASET={arguments.dataset!r}" if arguments.dataset else "")
+        + f"; executed copies go to {_shown(output_dir)}/"
     )
     if profile.name != "default":
         print("The numbers of this profile are not the lab's results.")
@@ -293,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths,
         output_dir,
         execute=lambda path, output: execute_with_papermill(
-            path, output, log_output=arguments.log_output
+            path, output, log_output=arguments.log_output, parameters=parameters
         ),
         fail_fast=arguments.fail_fast,
     )
