@@ -12,7 +12,9 @@ Each module holds one concept and is introduced by one notebook:
   PGD and APGD-CE (notebook 07).
 - ``adversarial_training``: adversarial training inside ``fit()``, notebook 05.
 - ``defenses``: pre-processing defences as layers, BPDA and EOT wrappers, notebook 06.
-- ``apgd``: APGD-CE, notebook 07.
+- ``apgd``: APGD-CE and APGD-DLR (targeted, as in AutoAttack), notebook 07.
+- ``square``: the Square Attack, a gradient-free check of a gradient attack, notebook 07.
+- ``weight_averaging``: an exponential moving average of the weights during training.
 - ``sanity_checks``: Carlini et al.'s checks of an evaluation, notebook 07.
 - ``outputs``: where results (``results/<dataset>.json``) and README figures go.
 - ``calibration``, ``temperature``: calibration error, entropy, temperature scaling, notebook 08.

@@ -1,4 +1,4 @@
-"""APGD-CE: PGD that chooses its own step size (Croce and Hein 2020), notebook 07.
+"""APGD-CE and APGD-DLR: PGD that chooses its own step size (Croce and Hein 2020), notebook 07.
 
 PGD with a fixed step is sensitive to the step: too large and it oscillates, too small and
 it crawls. Auto-PGD starts with a large step (2 epsilon) and halves it, per example, at
@@ -6,7 +6,9 @@ checkpoints where progress stalled: when the loss rose in fewer than ``rho`` of 
 since the last checkpoint, or when the step was not halved last time and the best loss has
 not improved since. On halving, it restarts from the best point found so far. Each step also
 carries momentum (``alpha``) from the previous one. The loss is the cross-entropy on the
-logits, as in ``helpers.attacks``; the model runs in inference mode.
+logits, as in ``helpers.attacks`` (:func:`apgd_ce`), or the difference-of-logits ratio
+(:func:`apgd_dlr`, untargeted or, as AutoAttack runs it, targeted at the most likely other
+classes); the model runs in inference mode.
 
 Checkpoints follow the paper: the first after 22% of the iterations, then intervals 3% of
 the iterations shorter each time, never shorter than 6%.
@@ -50,17 +52,48 @@ def checkpoint_schedule(num_steps: int) -> np.ndarray:
     return schedule
 
 
-class _CompiledApgd:
-    """The APGD loop for one model, compiled once and reused across calls and batches."""
+LOSSES = ("ce", "dlr", "dlr_targeted")
 
-    def __init__(self, logits: keras.Model):
-        self.logits = logits
+
+def dlr_loss(logits, labels, targets=None):
+    """The difference-of-logits ratio (Croce and Hein 2020), per example; higher = worse.
+
+    Untargeted: ``-(z_y - max_{k != y} z_k) / (z_(1) - z_(3))``; targeted at class ``t``:
+    ``-(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2)``, where ``z_(i)`` is the i-th largest
+    logit. Unlike the cross-entropy, it does not change when the logits are shifted or
+    scaled by a positive factor, so a model cannot look robust just by inflating its logits
+    until the softmax saturates.
+
+    Args:
+        logits: float tensor (N, K), K >= 3 (K >= 4 when targeted).
+        labels: int64 tensor (N,), the true classes.
+        targets: int64 tensor (N,) of target classes, or ``None`` for the untargeted loss.
+
+    Returns:
+        float tensor (N,).
+    """
+    ranked = tf.sort(logits, axis=-1, direction="DESCENDING")
+    true = tf.gather(logits, labels, axis=-1, batch_dims=1)
+    if targets is None:
+        is_true = tf.one_hot(labels, tf.shape(logits)[-1], on_value=True, off_value=False)
+        other = tf.reduce_max(tf.where(is_true, -np.inf, logits), axis=-1)
+        return -(true - other) / (ranked[:, 0] - ranked[:, 2] + 1e-12)
+    target = tf.gather(logits, targets, axis=-1, batch_dims=1)
+    return -(true - target) / (ranked[:, 0] - (ranked[:, 2] + ranked[:, 3]) / 2 + 1e-12)
+
+
+class _CompiledApgd:
+    """The APGD loop for one model and loss, compiled once, reused across calls and batches."""
+
+    def __init__(self, logits: keras.Model, loss: str = "ce"):
+        self.logits, self.loss = logits, loss
         image_spec = tf.TensorSpec([None, *logits.input_shape[1:]], tf.float32)
         self.run = tf.function(
             self._run,
             input_signature=[
                 image_spec,
                 image_spec,
+                tf.TensorSpec([None], tf.int64),
                 tf.TensorSpec([None], tf.int64),
                 tf.TensorSpec([], tf.float32),
                 tf.TensorSpec([None], tf.float32),
@@ -69,8 +102,8 @@ class _CompiledApgd:
             ],
         )
 
-    def _run(self, start, originals, labels, epsilon, schedule, rho, alpha):
-        """Runs every iteration; returns (adversarial images, fooled flags)."""
+    def _run(self, start, originals, labels, targets, epsilon, schedule, rho, alpha):
+        """Runs every iteration; returns (adversarial images, fooled flags, best losses)."""
         lower = tf.maximum(originals - epsilon, 0.0)
         upper = tf.minimum(originals + epsilon, 1.0)
         per_example = tf.shape(originals)[:1]
@@ -79,7 +112,18 @@ class _CompiledApgd:
             return tf.reshape(values, [-1, 1, 1, 1])
 
         def evaluate(images):
-            losses, gradient, logits = attacks.loss_and_gradient(self.logits, images, labels)
+            if self.loss == "ce":
+                losses, gradient, logits = attacks.loss_and_gradient(self.logits, images, labels)
+            else:
+                with tf.GradientTape() as tape:
+                    tape.watch(images)
+                    logits = self.logits(images, training=False)
+                    losses = dlr_loss(
+                        logits, labels, targets if self.loss == "dlr_targeted" else None
+                    )
+                gradient = tape.gradient(
+                    losses, images, unconnected_gradients=tf.UnconnectedGradients.ZERO
+                )
             return losses, gradient, tf.not_equal(tf.argmax(logits, axis=-1), labels)
 
         current = tf.clip_by_value(start, lower, upper)
@@ -166,11 +210,71 @@ class _CompiledApgd:
         return chosen, fooled, state["best_loss"]
 
 
-def _compiled_apgd(model: keras.Model) -> _CompiledApgd:
-    """Returns the cached compiled APGD loop for a model's logits."""
-    if model not in _compiled:
-        _compiled[model] = _CompiledApgd(attacks.compiled_attack(model).logits)
-    return _compiled[model]
+def _compiled_apgd(model: keras.Model, loss: str = "ce") -> _CompiledApgd:
+    """Returns the cached compiled APGD loop for a model's logits and a loss."""
+    loops = _compiled.setdefault(model, {})
+    if loss not in loops:
+        loops[loss] = _CompiledApgd(attacks.compiled_attack(model).logits, loss)
+    return loops[loss]
+
+
+def _apgd(
+    model,
+    images,
+    labels,
+    epsilon,
+    *,
+    loss,
+    targets_for,
+    num_steps,
+    restarts,
+    rho,
+    alpha,
+    seed,
+    batch_size,
+):
+    """Runs APGD with one loss; ``targets_for(batch_labels, start)`` gives target classes."""
+    array, labels, epsilon = attacks._prepare(model, images, labels, epsilon, targeted=False)
+    num_steps = check_positive_int(num_steps, "num_steps")
+    restarts = check_positive_int(restarts, "restarts")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if not 0 < rho < 1 or not 0 < alpha <= 1:
+        raise ValueError(f"rho must be in (0, 1) and alpha in (0, 1], got {rho!r} and {alpha!r}.")
+    loop = _compiled_apgd(model, loss)
+    schedule = tf.constant(checkpoint_schedule(num_steps), tf.float32)
+    generator = np.random.default_rng(seed)
+    result = array.copy()
+    for start in range(0, len(array), batch_size):
+        originals = array[start : start + batch_size]
+        batch_labels = labels[start : start + batch_size]
+        best, best_fooled, best_loss = None, None, None
+        for run in range(restarts):
+            # A random point on the faces of the epsilon-ball, as in the paper.
+            direction = generator.uniform(-1, 1, originals.shape).astype(np.float32)
+            peak = np.abs(direction).reshape(len(direction), -1).max(axis=1).reshape(-1, 1, 1, 1)
+            begin = originals + epsilon * direction / np.maximum(peak, 1e-12)
+            candidate, fooled, loss_values = (
+                t.numpy()
+                for t in loop.run(
+                    tf.constant(begin),
+                    tf.constant(originals),
+                    tf.constant(batch_labels),
+                    tf.constant(targets_for(start, batch_labels, originals, run)),
+                    tf.constant(epsilon, tf.float32),
+                    schedule,
+                    tf.constant(rho, tf.float32),
+                    tf.constant(alpha, tf.float32),
+                )
+            )
+            if best is None:
+                best, best_fooled, best_loss = candidate, fooled, loss_values
+                continue
+            better = (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss_values > best_loss))
+            best = np.where(better[:, None, None, None], candidate, best)
+            best_fooled = best_fooled | fooled
+            best_loss = np.where(better, loss_values, best_loss)
+        result[start : start + batch_size] = best
+    return attacks._restore_type(result, images)
 
 
 def apgd_ce(
@@ -207,42 +311,105 @@ def apgd_ce(
     Raises:
         TypeError, ValueError: For malformed images, labels, epsilon or counts.
     """
-    array, labels, epsilon = attacks._prepare(model, images, labels, epsilon, targeted=False)
-    num_steps = check_positive_int(num_steps, "num_steps")
-    restarts = check_positive_int(restarts, "restarts")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    if not 0 < rho < 1 or not 0 < alpha <= 1:
-        raise ValueError(f"rho must be in (0, 1) and alpha in (0, 1], got {rho!r} and {alpha!r}.")
-    loop = _compiled_apgd(model)
-    schedule = tf.constant(checkpoint_schedule(num_steps), tf.float32)
-    generator = np.random.default_rng(seed)
-    result = array.copy()
-    for start in range(0, len(array), batch_size):
-        originals = array[start : start + batch_size]
-        batch_labels = tf.constant(labels[start : start + batch_size])
-        best, best_fooled, best_loss = None, None, None
-        for _ in range(restarts):
-            # A random point on the faces of the epsilon-ball, as in the paper.
-            direction = generator.uniform(-1, 1, originals.shape).astype(np.float32)
-            peak = np.abs(direction).reshape(len(direction), -1).max(axis=1).reshape(-1, 1, 1, 1)
-            begin = originals + epsilon * direction / np.maximum(peak, 1e-12)
-            candidate, fooled, loss = (
-                t.numpy()
-                for t in loop.run(
-                    tf.constant(begin),
-                    tf.constant(originals),
-                    batch_labels,
-                    tf.constant(epsilon, tf.float32),
-                    schedule,
-                    tf.constant(rho, tf.float32),
-                    tf.constant(alpha, tf.float32),
-                )
-            )
-            if best is None:
-                best, best_fooled, best_loss = candidate, fooled, loss
-                continue
-            better = (fooled & ~best_fooled) | ((fooled == best_fooled) & (loss > best_loss))
-            best = np.where(better[:, None, None, None], candidate, best)
-            best_fooled, best_loss = best_fooled | fooled, np.where(better, loss, best_loss)
-        result[start : start + batch_size] = best
-    return attacks._restore_type(result, images)
+    return _apgd(
+        model,
+        images,
+        labels,
+        epsilon,
+        loss="ce",
+        targets_for=lambda start, batch_labels, originals, run: batch_labels,
+        num_steps=num_steps,
+        restarts=restarts,
+        rho=rho,
+        alpha=alpha,
+        seed=seed,
+        batch_size=batch_size,
+    )
+
+
+def apgd_dlr(
+    model: keras.Model,
+    images,
+    labels,
+    epsilon: float,
+    *,
+    target_classes: int | None = 9,
+    num_steps: int = 100,
+    rho: float = 0.75,
+    alpha: float = 0.75,
+    seed: int | None = None,
+    batch_size: int = attacks.DEFAULT_BATCH_SIZE,
+):
+    """Auto-PGD on the difference-of-logits ratio (:func:`dlr_loss`), L-infinity.
+
+    As AutoAttack runs it (Croce and Hein 2020): targeted at each of the
+    ``target_classes`` classes with the highest clean logits after the true one, one run
+    per target (APGD-T); an example fooled by any run stays fooled. With
+    ``target_classes=None``, one untargeted run (APGD-DLR).
+
+    Args:
+        model: The model to attack (its logits are differentiated, in inference mode).
+        images: float (N, H, W, C) in [0, 1], NumPy array or tensor.
+        labels: True class ids.
+        epsilon: L-infinity budget on the [0, 1] pixel scale (8/255 = ``8 / 255``).
+        target_classes: Runs, one per target class (9 in AutoAttack), or ``None``.
+        num_steps: Iterations per run (100 in AutoAttack).
+        rho: Halve the step at a checkpoint if the loss rose in at most this share of steps.
+        alpha: Momentum weight of the new step (0.75 in the paper).
+        seed: Seeds the random starts.
+        batch_size: Images per gradient pass.
+
+    Returns:
+        Adversarial images like ``images``: per example, a point that fools the model if
+        one was found, else the point of highest loss of the last run.
+
+    Raises:
+        TypeError, ValueError: For malformed arguments, or more target classes than the
+            model has classes other than the true one (the targeted loss needs 4 classes).
+    """
+    classes = model.output_shape[-1]
+    if target_classes is None:
+        if classes < 3:
+            raise ValueError(f"The DLR loss needs at least 3 classes, the model has {classes}.")
+        return _apgd(
+            model,
+            images,
+            labels,
+            epsilon,
+            loss="dlr",
+            targets_for=lambda start, batch_labels, originals, run: batch_labels,
+            num_steps=num_steps,
+            restarts=1,
+            rho=rho,
+            alpha=alpha,
+            seed=seed,
+            batch_size=batch_size,
+        )
+    target_classes = check_positive_int(target_classes, "target_classes")
+    if classes < 4 or target_classes > classes - 1:
+        raise ValueError(
+            f"target_classes must be at most {classes - 1} (the model's other classes) and the "
+            f"model needs at least 4 classes for the targeted DLR loss; got {target_classes} "
+            f"for {classes} classes."
+        )
+    logits = attacks.compiled_attack(model).logits
+
+    def targets_for(start, batch_labels, originals, run):
+        scores = np.array(logits(originals, training=False))
+        scores[np.arange(len(scores)), batch_labels] = -np.inf
+        return np.argsort(-scores, axis=1)[:, run].astype(np.int64)
+
+    return _apgd(
+        model,
+        images,
+        labels,
+        epsilon,
+        loss="dlr_targeted",
+        targets_for=targets_for,
+        num_steps=num_steps,
+        restarts=target_classes,
+        rho=rho,
+        alpha=alpha,
+        seed=seed,
+        batch_size=batch_size,
+    )

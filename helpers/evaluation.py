@@ -12,8 +12,9 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from helpers import attacks
-from helpers.apgd import apgd_ce
+from helpers.apgd import apgd_ce, apgd_dlr
 from helpers.checks import check_images, check_labels
+from helpers.square import square_attack
 
 
 def predict_classes(model: keras.Model, images, *, batch_size: int = 512) -> np.ndarray:
@@ -288,15 +289,20 @@ def worst_case_robustness(
     pgd_steps: int = 20,
     pgd_restarts: int = 3,
     apgd_steps: int = 100,
+    dlr_targets: int = 0,
+    square_queries: int = 0,
+    each_attack_alone: bool = False,
     seed: int | None = 0,
     batch_size: int = 256,
     progress: bool = True,
 ) -> dict:
-    """Clean accuracy, then accuracy under PGD, then under PGD or APGD-CE (the worst case).
+    """Clean accuracy, then accuracy under a chain of attacks: the worst case per example.
 
-    An example counts as robust only if it resists PGD with restarts *and* APGD-CE. APGD-CE
-    runs only on the examples PGD could not break (as AutoAttack chains its attacks), so the
-    second attack costs little on a weak model.
+    An example counts as robust only if it resists every attack of the chain: PGD with
+    restarts, APGD-CE, optionally APGD on the targeted DLR loss (``dlr_targets`` target
+    classes, AutoAttack's APGD-T) and the gradient-free Square Attack. Each attack runs
+    only on the examples the earlier ones could not break (as AutoAttack chains its
+    attacks), so later attacks cost little on a weak model.
 
     Args:
         model: The model as a user meets it; every prediction is made with it.
@@ -305,51 +311,119 @@ def worst_case_robustness(
         epsilon: L-infinity budget on the [0, 1] pixel scale.
         attack_model: The model whose gradients the attacks follow, when it differs from
             ``model``: a straight-through (BPDA) or expectation-over-transformation (EOT)
-            version of a defended model (``helpers.defenses``). Default: ``model``.
+            version of a defended model (``helpers.defenses``). Default: ``model``. The
+            Square Attack needs no gradient and always queries ``model`` itself.
         pgd_steps: PGD steps per restart.
         pgd_restarts: PGD restarts.
-        apgd_steps: APGD-CE iterations (0 skips APGD-CE).
-        seed: Seeds both attacks' random starts.
+        apgd_steps: Iterations of APGD-CE and of each APGD-T run (0 skips both).
+        dlr_targets: Target classes of APGD-T (9 in AutoAttack; 0 skips it).
+        square_queries: Queries of the Square Attack per example (0 skips it).
+        each_attack_alone: Also run every attack on all correctly classified examples and
+            report its own accuracy (costs more: nothing is skipped).
+        seed: Seeds the attacks' random starts.
         batch_size: Images per gradient pass.
         progress: Show a progress bar during PGD.
 
     Returns:
-        A dict with ``clean``, ``pgd`` and ``worst_case`` accuracies and ``robust``, a
-        boolean array that is True where the example resisted every attack.
+        A dict with ``clean``, the accuracy after each attack of the chain (``pgd``,
+        ``apgd_ce``, ``apgd_t``, ``square``: only those that ran), ``worst_case`` (after
+        all of them), ``robust`` (a boolean array, True where the example resisted every
+        attack) and, with ``each_attack_alone``, ``alone``: attack name -> its own accuracy.
     """
     images = check_images(images)
     labels = check_labels(labels, len(images), model.output_shape[-1])
     if len(labels) == 0:
         raise ValueError("worst_case_robustness needs at least one image.")
-    robust = predict_classes(model, images, batch_size=batch_size) == labels
-    clean = float(robust.mean())
+    correct = predict_classes(model, images, batch_size=batch_size) == labels
+    gradient_model = attack_model or model
     pgd_kwargs = dict(epsilon=epsilon, num_steps=pgd_steps, restarts=pgd_restarts, seed=seed)
-    indices = np.flatnonzero(robust)
-    if len(indices) and attack_model is None:
-        survived = _pgd_early_stop(
-            model, images[indices], labels[indices], pgd_kwargs, batch_size, progress
-        )
-        robust[indices] = survived
-    elif len(indices):
+
+    def pgd_survivors(indices):
+        if attack_model is None:
+            return _pgd_early_stop(
+                model, images[indices], labels[indices], pgd_kwargs, batch_size, progress
+            )
         adversarial = attacks.pgd(
             attack_model, images[indices], labels[indices], batch_size=batch_size, **pgd_kwargs
         )
-        robust[indices] = (
-            predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+        return predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+
+    def survivors_of(attack):
+        def run(indices):
+            adversarial = attack(images[indices], labels[indices])
+            return predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
+
+        return run
+
+    chain = [("pgd", pgd_survivors)]
+    if apgd_steps:
+        chain.append(
+            (
+                "apgd_ce",
+                survivors_of(
+                    lambda x, y: apgd_ce(
+                        gradient_model,
+                        x,
+                        y,
+                        epsilon,
+                        num_steps=apgd_steps,
+                        seed=seed,
+                        batch_size=batch_size,
+                    )
+                ),
+            )
         )
-    after_pgd = float(robust.mean())
-    indices = np.flatnonzero(robust)
-    if len(indices) and apgd_steps:
-        adversarial = apgd_ce(
-            attack_model or model,
-            images[indices],
-            labels[indices],
-            epsilon,
-            num_steps=apgd_steps,
-            seed=seed,
-            batch_size=batch_size,
+        if dlr_targets:
+            chain.append(
+                (
+                    "apgd_t",
+                    survivors_of(
+                        lambda x, y: apgd_dlr(
+                            gradient_model,
+                            x,
+                            y,
+                            epsilon,
+                            target_classes=dlr_targets,
+                            num_steps=apgd_steps,
+                            seed=seed,
+                            batch_size=batch_size,
+                        )
+                    ),
+                )
+            )
+    if square_queries:
+        chain.append(
+            (
+                "square",
+                survivors_of(
+                    lambda x, y: square_attack(
+                        model,
+                        x,
+                        y,
+                        epsilon,
+                        num_queries=square_queries,
+                        seed=seed,
+                        batch_size=batch_size,
+                    )
+                ),
+            )
         )
-        robust[indices] = (
-            predict_classes(model, adversarial, batch_size=batch_size) == labels[indices]
-        )
-    return {"clean": clean, "pgd": after_pgd, "worst_case": float(robust.mean()), "robust": robust}
+    result = {"clean": float(correct.mean())}
+    robust = correct.copy()
+    for name, survivors in chain:
+        indices = np.flatnonzero(robust)
+        if len(indices):
+            robust[indices] = survivors(indices)
+        result[name] = float(robust.mean())
+    result["worst_case"] = float(robust.mean())
+    result["robust"] = robust
+    if each_attack_alone:
+        alone = {}
+        for name, survivors in chain:
+            resisted = correct.copy()
+            indices = np.flatnonzero(resisted)
+            if len(indices):
+                resisted[indices] = survivors(indices)
+            alone[name] = float(resisted.mean())
+        result["alone"] = alone
+    return result

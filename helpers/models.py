@@ -25,6 +25,9 @@ LOGITS_LAYER_NAME = "logits"
 # Policies build_cnn accepts. "mixed_bfloat16" computes the convolutions and dense layers in
 # bfloat16 (fast on CPUs with native bfloat16 instructions) with float32 weights.
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+# Activations build_cnn accepts: the study's ReLU, or the smooth SiLU (x * sigmoid(x)), which
+# adversarial training can profit from (Xie et al. 2020, "Smooth adversarial training").
+ACTIVATIONS = ("relu", "silu")
 
 
 @keras.saving.register_keras_serializable(package="advlab")
@@ -101,6 +104,7 @@ def build_cnn(
     standardize: bool = True,
     local_contrast: bool = False,
     dtype_policy: str = "float32",
+    activation: str = "relu",
 ) -> keras.Model:
     """Builds the study's CNN (a functional Keras model, softmax output).
 
@@ -128,13 +132,14 @@ def build_cnn(
             normalisation and the softmax stay float32 either way. For training only: the
             lab attacks and evaluates float32 models (``float32_copy``). Only faster on a
             CPU with bfloat16 instructions: elsewhere it warns (``helpers.precision``).
+        activation: ``"relu"`` (the study's) or ``"silu"``, after every normalisation.
 
     Returns:
         An uncompiled model mapping [0, 1] images to class probabilities.
 
     Raises:
-        ValueError: If ``num_classes``, ``input_shape``, ``width``, ``dropout`` or
-            ``dtype_policy`` is invalid.
+        ValueError: If ``num_classes``, ``input_shape``, ``width``, ``dropout``,
+            ``dtype_policy`` or ``activation`` is invalid.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
@@ -150,7 +155,16 @@ def build_cnn(
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
     if dtype_policy not in DTYPE_POLICIES:
         raise ValueError(f"dtype_policy must be one of {DTYPE_POLICIES}, got {dtype_policy!r}.")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}.")
     warn_if_bfloat16_is_slow(dtype_policy)
+
+    def nonlinearity(name: str):
+        if activation == "relu":
+            return layers.ReLU(name=name, dtype=dtype_policy)
+        return layers.Activation(
+            activation, name=name.replace("relu", activation), dtype=dtype_policy
+        )
 
     inputs = keras.Input(shape=shape, name="images")
     x = inputs
@@ -169,13 +183,13 @@ def build_cnn(
                 dtype=dtype_policy,
             )(x)
             x = layers.BatchNormalization(name=f"block{block}_bn{conv}", dtype=dtype_policy)(x)
-            x = layers.ReLU(name=f"block{block}_relu{conv}", dtype=dtype_policy)(x)
+            x = nonlinearity(f"block{block}_relu{conv}")(x)
         x = layers.MaxPool2D(2, name=f"block{block}_pool", dtype=dtype_policy)(x)
     x = layers.Flatten(name="flatten", dtype=dtype_policy)(x)
     x = layers.Dropout(dropout, name="dropout1", dtype=dtype_policy)(x)
     x = layers.Dense(8 * width, use_bias=False, name="dense", dtype=dtype_policy)(x)
     x = layers.BatchNormalization(name="dense_bn", dtype=dtype_policy)(x)
-    x = layers.ReLU(name="dense_relu", dtype=dtype_policy)(x)
+    x = nonlinearity("dense_relu")(x)
     x = layers.Dropout(dropout, name="dropout2", dtype=dtype_policy)(x)
     logits = layers.Dense(num_classes, name=LOGITS_LAYER_NAME, dtype=dtype_policy)(x)
     # float32 always: a bfloat16 softmax would round probabilities near 1 to 1 (8

@@ -41,6 +41,7 @@ class Recipe:
         dropout: ``build_cnn`` dropout.
         standardize: ``build_cnn`` per-image standardisation.
         local_contrast: ``build_cnn`` local (instead of per-image) contrast normalisation.
+        activation: ``build_cnn`` activation, ``"relu"`` or ``"silu"``.
         crop_roi: Train on images cropped to their annotated region of interest
             (``load_dataset(..., crop_roi=True)``, GTSRB's default); the model then expects
             such images, and ``load_or_train`` refuses data cropped otherwise.
@@ -60,6 +61,7 @@ class Recipe:
     dropout: float = 0.3
     standardize: bool = True
     local_contrast: bool = False
+    activation: str = "relu"
     crop_roi: bool = False
     config: TrainingConfig = TrainingConfig()
     adversarial: AdversarialConfig | None = None
@@ -134,6 +136,7 @@ def build_model(recipe: Recipe, num_classes: int) -> keras.Model:
         standardize=recipe.standardize,
         local_contrast=recipe.local_contrast,
         dtype_policy=recipe.precision,
+        activation=recipe.activation,
     )
 
 
@@ -208,7 +211,15 @@ def load_or_train(
     """
     named = _recipe(name)
     recipe = recipe or named
-    architecture = ("dataset", "width", "dropout", "standardize", "local_contrast", "crop_roi")
+    architecture = (
+        "dataset",
+        "width",
+        "dropout",
+        "standardize",
+        "local_contrast",
+        "activation",
+        "crop_roi",
+    )
     changed = [key for key in architecture if getattr(recipe, key) != getattr(named, key)]
     if changed:
         raise ValueError(
@@ -283,6 +294,7 @@ def save_training_record(
             "dropout": recipe.dropout,
             "standardize": recipe.standardize,
             "local_contrast": recipe.local_contrast,
+            "activation": recipe.activation,
         },
         "precision": recipe.precision,
         "config": dataclasses.asdict(recipe.config),
