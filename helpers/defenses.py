@@ -3,9 +3,10 @@
 Each defence transforms images in [0, 1] to images in [0, 1] before the classifier:
 
 - :class:`JpegCompression`: JPEG encode and decode (Dziugaite et al. 2016, Guo et al. 2018).
-- :class:`BitDepthReduction`: keep a few bits per colour channel (feature squeezing, Xu et al.
-  2018).
-- :class:`MedianSmoothing`: a median filter (feature squeezing).
+- :class:`BitDepthReduction`: keep a few bits per colour channel (Guo et al. 2018; one of
+  the "squeezers" of Xu et al.'s feature-squeezing detector, used here alone, as a
+  pre-processing defence, not as their detector).
+- :class:`MedianSmoothing`: a median filter (another of Xu et al.'s squeezers).
 - :class:`RandomResizePadding`: shrink by a random amount and pad at a random place (Xie et
   al. 2018); random at inference too.
 
@@ -288,8 +289,10 @@ def expectation_over_transformation(model: keras.Model, samples: int = 8) -> ker
 
     Each input is run ``samples`` times through ``model`` (a fresh random transformation
     each time) and the probabilities are averaged. Attacking the wrapper ascends the loss of
-    that average, whose gradient is the average of the per-draw gradients (Athalye et al.
-    2018). Evaluate the adversarial images on ``model`` itself, one draw per image, as a
+    that average, ``-log mean_j p_y(g_j(x))``: its gradient is the average of the per-draw
+    gradients of the *probabilities*, which for the loss is a weighted mean of the per-draw
+    loss gradients, each draw weighted by its share of the averaged ``p_y`` (Athalye et al.
+    2018 average the loss gradients with equal weights). Evaluate the adversarial images on ``model`` itself, one draw per image, as a
     user would meet it.
 
     Args:

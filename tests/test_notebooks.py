@@ -241,3 +241,34 @@ def test_update_notebooks_is_idempotent(tmp_path):
     assert middle.metadata == update_notebooks.NOTEBOOK_METADATA
     last = nbformat.read(tmp_path / "03_third.ipynb", as_version=4)
     assert last.cells[-1].source.rstrip().endswith("| [Contents](../README.md#notebooks)")
+
+
+# Lessons, not lab reports (STYLE.md rules 9 and 10): dated runs, machines and timings live
+# in models/README.md and benchmarks/README.md, never in a lesson's text.
+DATE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+MACHINE = re.compile(r"\b(?:AMD|EPYC|Intel|Xeon|AVX(?:-?512|2)?|Ryzen|M1|M2)\b")
+
+
+@parametrize_notebooks
+def test_closing_has_a_references_section_after_the_exercises(path):
+    notebook = _read(path)
+    exercises = _heading_index(notebook, "Exercises")
+    references = _heading_index(notebook, "References")
+    assert references is not None, "end with a '## References' section (the methods' papers)"
+    assert exercises is not None and references >= exercises, "References come after Exercises"
+    text = notebook.cells[references].source.split("References", 1)[-1]
+    cited = re.findall(r"^[-*] .*\b(?:19|20)\d\d\b", text, re.MULTILINE)
+    assert cited, "list each reference as a bullet with its year"
+
+
+@parametrize_notebooks
+def test_markdown_names_no_dates_or_machines(path):
+    notebook = _read(path)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for pattern in (DATE, MACHINE):
+            found = pattern.findall(cell.source)
+            assert not found, (
+                f"cell {index} names {found}: move it to models/ or benchmarks/README.md"
+            )
