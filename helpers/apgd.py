@@ -394,10 +394,15 @@ def apgd_dlr(
         )
     logits = attacks.compiled_attack(model).logits
 
+    ranked = {}  # batch start -> other classes by clean logit, computed once per batch
+
     def targets_for(start, batch_labels, originals, run):
-        scores = np.array(logits(originals, training=False))
-        scores[np.arange(len(scores)), batch_labels] = -np.inf
-        return np.argsort(-scores, axis=1)[:, run].astype(np.int64)
+        if start not in ranked:
+            scores = np.array(logits(originals, training=False))
+            scores[np.arange(len(scores)), batch_labels] = -np.inf
+            ranked.clear()
+            ranked[start] = np.argsort(-scores, axis=1).astype(np.int64)
+        return ranked[start][:, run]
 
     return _apgd(
         model,
