@@ -24,7 +24,7 @@ from benchmarks.common import time_call
 from helpers.attacks import compiled_attack, fgsm, pgd
 from helpers.data import load_dataset
 from helpers.evaluation import robust_accuracy
-from helpers.recipes import load_trained_model
+from helpers.lab.recipes import load_trained_model
 
 BATCH_SIZE = 256
 DEFAULT_IMAGES = 2048

@@ -32,6 +32,6 @@ side effects: no seeding, no downloads, no printing. Import the submodule you ne
 example ``from helpers import data``.
 """
 
-from helpers.versions import check_versions
+from helpers.lab.versions import check_versions
 
 check_versions()

@@ -26,8 +26,8 @@ import keras
 import tensorflow as tf
 
 from helpers.attacks import fgsm, signed_gradient_steps
-from helpers.checks import check_epsilon, check_positive_int
 from helpers.evaluation import robust_accuracy
+from helpers.lab.checks import check_epsilon, check_positive_int
 from helpers.models import logits_model
 
 METHODS = ("fgsm", "fgsm_rs", "n_fgsm", "pgd")

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import attacks
-from helpers.checks import check_positive_int
+from helpers.lab.checks import check_positive_int
 
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

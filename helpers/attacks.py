@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.checks import check_epsilon, check_images, check_labels, check_positive_int
+from helpers.lab.checks import check_epsilon, check_images, check_labels, check_positive_int
 from helpers.models import logits_model
 
 DEFAULT_BATCH_SIZE = 256

@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from helpers.checks import check_labels
+from helpers.lab.checks import check_labels
 
 ROW_SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within about 1e-6
 

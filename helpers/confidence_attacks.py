@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.attacks import pgd_settings
-from helpers.checks import check_images, check_labels, check_positive_int
+from helpers.lab.checks import check_images, check_labels, check_positive_int
 from helpers.models import logits_model
 
 DEFAULT_BATCH_SIZE = 256

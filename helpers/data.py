@@ -24,9 +24,9 @@ import warnings
 
 import numpy as np
 
-from helpers import cifar10, gtsrb
-from helpers.download import download as download_file
-from helpers.download import md5_of
+from helpers.archives import cifar10, gtsrb
+from helpers.archives.download import download as download_file
+from helpers.archives.download import md5_of
 
 DATA_DIR_VARIABLE = "ADVLAB_DATA_DIR"
 MIRROR_VARIABLE = "ADVLAB_MIRROR_URL"

@@ -28,7 +28,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from helpers.checks import check_positive_int
+from helpers.lab.checks import check_positive_int
 from helpers.models import SOFTMAX_LAYER_NAME, logits_model
 
 

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from helpers.calibration import check_probabilities
-from helpers.checks import check_labels
+from helpers.lab.checks import check_labels
 
 
 def _check_open_unit(value, name: str) -> float:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from helpers import attacks
 from helpers.apgd import apgd_ce, apgd_dlr
-from helpers.checks import check_images, check_labels
+from helpers.lab.checks import check_images, check_labels
 from helpers.square import square_attack
 
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from helpers.precision import warn_if_bfloat16_is_slow
+from helpers.lab.precision import warn_if_bfloat16_is_slow
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "models"
 SOFTMAX_LAYER_NAME = "probabilities"
@@ -131,7 +131,7 @@ def build_cnn(
             blocks and the dense head in bfloat16 (weights stay float32). The contrast
             normalisation and the softmax stay float32 either way. For training only: the
             lab attacks and evaluates float32 models (``float32_copy``). Only faster on a
-            CPU with bfloat16 instructions: elsewhere it warns (``helpers.precision``).
+            CPU with bfloat16 instructions: elsewhere it warns (``helpers.lab.precision``).
         activation: ``"relu"`` (the study's) or ``"silu"``, after every normalisation.
 
     Returns:
@@ -266,7 +266,7 @@ def load_weights(model: keras.Model, path: str | pathlib.Path) -> keras.Model:
     architecture as the configuration of the Keras version that wrote it, which older Keras
     releases cannot read, while the weights file is read by every Keras 3 release the lab
     supports. The architecture comes from the code instead (``build_cnn`` with the recipe's
-    settings, ``helpers.recipes.build_model``).
+    settings, ``helpers.lab.recipes.build_model``).
 
     Args:
         model: A model built with the architecture the weights were saved from.

@@ -33,8 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import attacks
-from helpers.checks import check_epsilon, check_images, check_labels
 from helpers.evaluation import accuracy, robust_accuracy
+from helpers.lab.checks import check_epsilon, check_images, check_labels
 
 
 @dataclasses.dataclass(frozen=True)

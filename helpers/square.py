@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from helpers import attacks
-from helpers.checks import check_positive_int
+from helpers.lab.checks import check_positive_int
 
 # The square's share of the image shrinks by half at these fractions of a 10,000-query run
 # (the schedule of the paper's code, rescaled to the number of queries).

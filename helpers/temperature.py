@@ -16,7 +16,7 @@ import numbers
 import keras
 import numpy as np
 
-from helpers.checks import check_images, check_labels
+from helpers.lab.checks import check_images, check_labels
 from helpers.models import logits_model
 
 TEMPERATURE_RANGE = (0.05, 20.0)

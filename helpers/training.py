@@ -21,8 +21,8 @@ from helpers.adversarial_training import (
     EpsilonWarmup,
     RobustnessMonitor,
 )
-from helpers.checks import check_images, check_labels
-from helpers.weight_averaging import WeightAveraging
+from helpers.lab.checks import check_images, check_labels
+from helpers.lab.weight_averaging import WeightAveraging
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -45,7 +45,7 @@ class TrainingConfig:
             warm-up and cosine schedule.
         weight_averaging: ``None``, or the decay (for example 0.999) of an exponential
             moving average of the weights that replaces them when training ends
-            (``helpers.weight_averaging``); it needs ``keep_best_epoch=False``.
+            (``helpers.lab.weight_averaging``); it needs ``keep_best_epoch=False``.
         patience: Epochs without a better validation accuracy before stopping.
         keep_best_epoch: Keep the weights of the best validation epoch (standard training:
             best accuracy, with early stopping after ``patience``; adversarial training: best

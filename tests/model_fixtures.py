@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from helpers.data import load_dataset
+from helpers.lab.recipes import load_trained_model
 from helpers.models import build_cnn, weights_path
-from helpers.recipes import load_trained_model
 
 SHIPPED_STANDARD = weights_path("gtsrb_standard")
 SHIPPED_ROBUST = weights_path("gtsrb_robust")

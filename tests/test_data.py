@@ -18,7 +18,8 @@ import pytest
 from conftest import CIFAR10_CLASS_NAMES
 from PIL import Image
 
-from helpers import cifar10, data, gtsrb
+from helpers import data
+from helpers.archives import cifar10, gtsrb
 from helpers.data import load_dataset
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")

@@ -1,4 +1,4 @@
-"""Tests for helpers.download and load_dataset's download path, against a loopback server.
+"""Tests for helpers.archives.download and load_dataset's download path, against a loopback server.
 
 A ``http.server`` in a thread on 127.0.0.1 (a free port) serves the files; nothing leaves
 the machine. The "official" URL in the patched archive table also points at that server,
@@ -16,9 +16,10 @@ import types
 import numpy as np
 import pytest
 
-from helpers import cifar10, data
+from helpers import data
+from helpers.archives import cifar10
+from helpers.archives.download import DownloadError, download, md5_of
 from helpers.data import load_dataset
-from helpers.download import DownloadError, download, md5_of
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
@@ -96,7 +97,7 @@ def leftovers(folder) -> list[str]:
     return [p.name for p in folder.rglob("*.part")]
 
 
-# --- helpers.download.download --------------------------------------------------------
+# --- helpers.archives.download.download --------------------------------------------------------
 
 
 def test_complete_download_is_verified_renamed_and_shows_progress(

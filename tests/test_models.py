@@ -1,4 +1,4 @@
-"""Tests for helpers.models and helpers.recipes: architecture, logits, shipped weights."""
+"""Tests for helpers.models and helpers.lab.recipes: architecture, logits, shipped weights."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ import tensorflow as tf
 from helpers.adversarial_training import AdversarialConfig
 from helpers.data import Dataset
 from helpers.evaluation import accuracy
+from helpers.lab.recipes import (
+    RECIPES,
+    Recipe,
+    load_history,
+    load_or_train,
+    load_trained_model,
+    model_for_profile,
+)
 from helpers.models import (
     LocalContrastNormalization,
     build_cnn,
@@ -21,14 +29,6 @@ from helpers.models import (
     logits_model,
     save_weights,
     weights_path,
-)
-from helpers.recipes import (
-    RECIPES,
-    Recipe,
-    load_history,
-    load_or_train,
-    load_trained_model,
-    model_for_profile,
 )
 from helpers.training import TrainingConfig
 
@@ -268,7 +268,7 @@ def _tiny_dataset(seed: int) -> Dataset:
 
 
 def test_model_for_profile_prefers_a_model_trained_in_a_notebook(tmp_path, monkeypatch, capsys):
-    from helpers import recipes
+    from helpers.lab import recipes
 
     monkeypatch.setattr(recipes.models, "MODELS_DIR", tmp_path)
     monkeypatch.setattr(recipes, "TRAINED_MODELS_DIR", tmp_path / "trained")

@@ -11,8 +11,9 @@ import functools
 import numpy as np
 import pytest
 
-from helpers import apgd, attacks, checks, confidence_attacks, evaluation, sanity_checks
+from helpers import apgd, attacks, confidence_attacks, evaluation, sanity_checks
 from helpers.data import Dataset
+from helpers.lab import checks
 from helpers.temperature import predict_logits
 from helpers.training import TrainingConfig, train_model
 

@@ -16,7 +16,7 @@ import re
 import nbformat
 import pytest
 
-from helpers import gtsrb
+from helpers.archives import gtsrb
 
 papermill = pytest.importorskip("papermill")
 

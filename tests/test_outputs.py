@@ -1,4 +1,4 @@
-"""``helpers.outputs``: results files stamped with the model files they were measured with."""
+"""``helpers.lab.outputs``: results files stamped with the model files they were measured with."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from helpers import outputs
+from helpers.lab import outputs
 
 DEFAULT = types.SimpleNamespace(name="default")
 SMOKE = types.SimpleNamespace(name="smoke")

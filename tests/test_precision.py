@@ -1,10 +1,10 @@
-"""Tests for helpers/precision.py: when mixed bfloat16 training gets a warning."""
+"""Tests for helpers/lab/precision.py: when mixed bfloat16 training gets a warning."""
 
 import warnings
 
 import pytest
 
-from helpers import precision
+from helpers.lab import precision
 from helpers.models import build_cnn
 
 CPUINFO_WITHOUT_BFLOAT16 = """processor\t: 0

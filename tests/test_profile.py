@@ -1,11 +1,11 @@
-"""``helpers.profile``: parameters that count images are used as set or refused, never cut."""
+"""``helpers.lab.profile``: parameters that count images are used as set or refused, never cut."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers.profile import first_images, sample_size
+from helpers.lab.profile import first_images, sample_size
 
 
 def test_none_takes_the_profiles_size_cut_to_what_there_is():

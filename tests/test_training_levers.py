@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
+from helpers.lab.recipes import RECIPES, load_or_train
+from helpers.lab.weight_averaging import WeightAveraging
 from helpers.models import build_cnn
-from helpers.recipes import RECIPES, load_or_train
 from helpers.training import TrainingConfig, compile_model
-from helpers.weight_averaging import WeightAveraging
 
 
 def _set_all(model, value: float) -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from helpers.data import Dataset
+from helpers.lab.recipes import RECIPES, save_training_record
 from helpers.models import build_cnn
-from helpers.recipes import RECIPES, save_training_record
 from helpers.training import TrainingConfig, augmentation, train_model, training_pipeline
 from tools.try_recipe import apply_overrides
 

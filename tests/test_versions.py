@@ -1,4 +1,4 @@
-"""``helpers.versions``: unsupported TensorFlow or Keras fails at import, with a message."""
+"""``helpers.lab.versions``: unsupported TensorFlow or Keras fails at import, with a message."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import versions
+from helpers.lab import versions
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """Writes the README's results table from ``results/gtsrb.json`` (run by ``make tutorial``).
 
 Notebook 07 records the robustness numbers with
-``helpers.outputs.record_results("gtsrb", "robustness", {...}, profile)`` and notebook 08
+``helpers.lab.outputs.record_results("gtsrb", "robustness", {...}, profile)`` and notebook 08
 adds an ``"uncertainty"`` section the same way. This script turns them into the markdown
 between ``<!-- results:start -->`` and ``<!-- results:end -->`` in ``README.md``; the rest
 of the README is left as it is. The file looks like this (``profile`` and ``measured_on``
@@ -45,7 +45,7 @@ import pathlib
 import sys
 from collections.abc import Mapping, Sequence
 
-from helpers.outputs import model_file_digests
+from helpers.lab.outputs import model_file_digests
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "results" / "gtsrb.json"
@@ -53,7 +53,7 @@ README_PATH = ROOT / "README.md"
 START_MARKER = "<!-- results:start -->"  # GTSRB's table; another data set's has its own
 END_MARKER = "<!-- results:end -->"
 DATASET_NAMES = {"gtsrb": "GTSRB", "cifar10": "CIFAR-10"}
-# added by helpers.outputs.record_results to every section
+# added by helpers.lab.outputs.record_results to every section
 RECORDED_FIELDS = ("profile", "measured_on", "model_files")
 SECTION_NOTEBOOKS = {"robustness": "07", "uncertainty": "08"}  # the notebook that writes each
 
@@ -203,7 +203,7 @@ def changed_models(section: dict, current_model_files: Mapping[str, str]) -> lis
     Args:
         section: A recorded section; its ``model_files`` maps model names to fingerprints.
         current_model_files: The fingerprints of the model files now shipped
-            (``helpers.outputs.model_file_digests()``).
+            (``helpers.lab.outputs.model_file_digests()``).
 
     Returns:
         Sorted names of the models whose file is now different or gone; empty when the

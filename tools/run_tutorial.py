@@ -4,7 +4,7 @@ The notebooks are found as ``tools/update_notebooks.py`` finds them (``notebooks
 in numeric order) and run one after the other, each in a fresh kernel whose working
 directory is ``notebooks/``, as in JupyterLab. The executed copies, with every output, go
 to ``executed/`` (ignored by git); what the notebooks measure goes where
-``helpers.outputs`` puts it (``results/`` and ``docs/figures/`` in the default profile,
+``helpers.lab.outputs`` puts it (``results/`` and ``docs/figures/`` in the default profile,
 ``executed/smoke/`` in the smoke profile).
 
 A failing notebook does not stop the run (the notebooks do not depend on each other's
@@ -37,8 +37,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # update_noteb
 from update_notebooks import NOTEBOOKS_DIR, notebook_paths  # noqa: E402
 
 from helpers.data import DATASET_NAMES  # noqa: E402
-from helpers.outputs import ROOT, outputs_root  # noqa: E402
-from helpers.profile import PROFILE_VARIABLE, PROFILES, current_profile  # noqa: E402
+from helpers.lab.outputs import ROOT, outputs_root  # noqa: E402
+from helpers.lab.profile import PROFILE_VARIABLE, PROFILES, current_profile  # noqa: E402
 
 EXECUTED_DIR = ROOT / "executed"
 OK, FAILED, NOT_RUN, INTERRUPTED = "ok", "FAILED", "not run", "interrupted"

@@ -21,8 +21,8 @@ import time
 
 from helpers.data import load_dataset
 from helpers.evaluation import accuracy, robust_accuracy
+from helpers.lab.recipes import RECIPES, load_or_train
 from helpers.models import MODELS_DIR, weights_path
-from helpers.recipes import RECIPES, load_or_train
 
 DEFAULT_EPSILON = 8 / 255  # for standard models, which have no training epsilon
 

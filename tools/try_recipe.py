@@ -25,7 +25,7 @@ import time
 from helpers import models
 from helpers.data import load_dataset
 from helpers.evaluation import accuracy, robust_accuracy, worst_case_robustness
-from helpers.recipes import RECIPES, Recipe, build_model, save_training_record
+from helpers.lab.recipes import RECIPES, Recipe, build_model, save_training_record
 from helpers.training import train_model
 
 CANDIDATES_DIR = models.MODELS_DIR / "candidates"

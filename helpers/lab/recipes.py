@@ -329,7 +329,7 @@ def trained_models_dir(profile) -> pathlib.Path:
     """Where a notebook keeps the models it trains: ``models/trained/``, or ``models/smoke/``.
 
     Args:
-        profile: A ``helpers.profile.Profile``.
+        profile: A ``helpers.lab.profile.Profile``.
 
     Returns:
         ``models/trained/`` in a profile that trains models in full (the default one),
@@ -352,7 +352,7 @@ def model_for_profile(
 
     Args:
         name: A key of ``RECIPES``.
-        profile: A ``helpers.profile.Profile``.
+        profile: A ``helpers.lab.profile.Profile``.
         dataset: The data to train on if training is needed.
         verbose: Keras verbosity during training.
 

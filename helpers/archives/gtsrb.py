@@ -18,7 +18,7 @@ import posixpath
 import numpy as np
 from PIL import Image
 
-from helpers.archives import open_zip, read_zip_member
+from helpers.archives.readers import open_zip, read_zip_member
 
 IMAGE_SIZE = 32
 NUM_CLASSES = 43

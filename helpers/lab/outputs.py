@@ -22,7 +22,7 @@ import os
 import pathlib
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODELS_DIR = ROOT / "models"
 REAL_RUN_PROFILE = "default"
 DIGEST_LENGTH = 16  # hexadecimal characters of SHA-256 kept: enough to tell files apart
@@ -55,7 +55,7 @@ def outputs_root(profile) -> pathlib.Path:
     """Returns the folder a profile's outputs live under.
 
     Args:
-        profile: A ``helpers.profile.Profile`` (or anything with a ``name``).
+        profile: A ``helpers.lab.profile.Profile`` (or anything with a ``name``).
 
     Returns:
         The repository root for the default profile, ``executed/<name>/`` for any other.

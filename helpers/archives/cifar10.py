@@ -14,7 +14,7 @@ import pickle
 
 import numpy as np
 
-from helpers.archives import read_tar_members
+from helpers.archives.readers import read_tar_members
 
 ARCHIVE = "cifar-10-python.tar.gz"
 FOLDER = "cifar-10-batches-py"
