@@ -21,10 +21,11 @@ import time
 import tensorflow as tf
 
 from benchmarks.common import time_call
-from helpers.attacks import compiled_attack, fgsm, pgd
+from helpers.attacks import fgsm, pgd
 from helpers.data import load_dataset
 from helpers.evaluation import robust_accuracy
 from helpers.lab.recipes import load_trained_model
+from helpers.models import logits_model
 
 BATCH_SIZE = 256
 DEFAULT_IMAGES = 2048
@@ -45,7 +46,7 @@ def main() -> None:
     images, labels = dataset.test[0][:DEFAULT_IMAGES], dataset.test[1][:DEFAULT_IMAGES]
     print(f"{len(labels):,} GTSRB test images, batch {BATCH_SIZE}")
     model = load_trained_model("gtsrb_standard")
-    attack = compiled_attack(model)
+    logits_network = logits_model(model)
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, 32, 32, 3]), tf.TensorSpec([None], tf.int64)]
@@ -53,7 +54,7 @@ def main() -> None:
     def gradient_pass(batch, batch_labels):
         with tf.GradientTape() as tape:
             tape.watch(batch)
-            logits = attack.logits(batch, training=False)
+            logits = logits_network(batch, training=False)
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(batch_labels, logits)
         return tape.gradient(loss, batch)
 

@@ -1,35 +1,36 @@
 """Shared helpers for the Adversarial Robustness Lab notebooks.
 
-Each module holds one concept and is introduced by one notebook:
+The files at the top of ``helpers/`` hold the lessons' ideas, in the notebooks' order:
 
-- ``profile``: the run profile (``ADVLAB_PROFILE``: smoke or default), notebook 01.
-- ``data``: dataset loading (GTSRB, CIFAR-10), notebook 01.
-- ``archives``, ``download``, ``gtsrb``, ``cifar10``: what ``data`` is built from.
-- ``models``: the study's CNN, its logits and weights files, notebook 02.
-- ``training``, ``recipes``: training with ``fit()`` and load-or-train, notebook 02.
-- ``attacks``: FGSM and PGD, notebooks 03 and 04.
-- ``evaluation``: accuracy, robust accuracy (notebooks 02 to 04) and the worst case over
-  PGD and APGD-CE (notebook 07).
-- ``adversarial_training``: adversarial training inside ``fit()``, notebook 05.
-- ``defenses``: pre-processing defences as layers, BPDA and EOT wrappers, notebook 06.
-- ``apgd``: APGD-CE and APGD-DLR (targeted, as in AutoAttack), notebook 07.
-- ``square``: the Square Attack, a gradient-free check of a gradient attack, notebook 07.
-- ``weight_averaging``: an exponential moving average of the weights during training.
-- ``sanity_checks``: Carlini et al.'s checks of an evaluation, notebook 07.
-- ``outputs``: where results (``results/<dataset>.json``) and README figures go.
-- ``calibration``, ``temperature``: calibration error, entropy, temperature scaling, notebook 08.
-- ``detection``, ``confidence_attacks``: a confidence-threshold detector and the attacks
-  that test it (stop at the first mistake, or push to a confident one), notebook 08.
-- ``checks``: argument checks with clear errors, used everywhere.
-- ``plots``, ``training_plots``, ``attack_plots``, ``defense_plots``, ``uncertainty_plots``:
-  figures that teach nothing themselves.
+=====================  ======================================================  ========
+file                   idea                                                    notebook
+=====================  ======================================================  ========
+data.py                load GTSRB and CIFAR-10 as float images in [0, 1]       01
+models.py              the study's CNN, its logits, its weights files          02
+training.py            training with ``fit()``: pipeline, schedule, callbacks  02
+attacks.py             the attack core; FGSM, PGD, PGD until fooled            03, 04
+evaluation.py          accuracy and robust accuracy                            02-04
+adversarial_training   adversarial training inside ``fit()``                   05
+defenses.py            pre-processing defences, BPDA and EOT                   06
+apgd.py                APGD-CE and APGD-DLR (targeted, as in AutoAttack)       07
+square.py              the Square Attack, a gradient-free check                07
+worst_case.py          the worst case per example over a chain of attacks      07
+sanity_checks.py       Carlini et al.'s checks of an evaluation                07
+calibration.py         calibration error, entropy, temperature scaling         08
+detection.py           a confidence-threshold detector and its adaptive attack 08
+=====================  ======================================================  ========
 
-- ``versions``: the supported TensorFlow and Keras releases, checked on import.
+Plumbing a learner never needs to open lives in sub-packages: ``archives/`` (the official
+archives' formats and their download), ``plots/`` (figures) and ``lab/`` (run profiles,
+recipes of the shipped models, results files, argument checks, supported versions).
 
-Importing this package checks the installed TensorFlow and Keras releases (``versions``:
-an unsupported one fails here, with a message, not later inside Keras) and has no other
-side effects: no seeding, no downloads, no printing. Import the submodule you need, for
-example ``from helpers import data``.
+Every attack has the signature ``attack(model, images, labels, epsilon, *, settings)`` and
+returns images of the caller's type; ``helpers.attacks`` documents the shared vocabulary.
+
+Importing this package checks the installed TensorFlow and Keras releases
+(``helpers.lab.versions``: an unsupported one fails here, with a message, not later inside
+Keras) and has no other side effects: no seeding, no downloads, no printing. Import the
+module you need, for example ``from helpers import data``.
 """
 
 from helpers.lab.versions import check_versions

@@ -17,7 +17,6 @@ the iterations shorter each time, never shorter than 6%.
 from __future__ import annotations
 
 import math
-import weakref
 
 import keras
 import numpy as np
@@ -25,8 +24,7 @@ import tensorflow as tf
 
 from helpers import attacks
 from helpers.lab.checks import check_positive_int
-
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+from helpers.models import logits_of
 
 
 def checkpoint_schedule(num_steps: int) -> np.ndarray:
@@ -104,29 +102,25 @@ class _CompiledApgd:
 
     def _run(self, start, originals, labels, targets, epsilon, schedule, rho, alpha):
         """Runs every iteration; returns (adversarial images, fooled flags, best losses)."""
-        lower = tf.maximum(originals - epsilon, 0.0)
-        upper = tf.minimum(originals + epsilon, 1.0)
         per_example = tf.shape(originals)[:1]
 
         def broadcast(values):
             return tf.reshape(values, [-1, 1, 1, 1])
 
+        if self.loss == "ce":
+            loss = attacks.cross_entropy
+        elif self.loss == "dlr":
+            loss = dlr_loss
+        else:
+
+            def loss(logits, labels):
+                return dlr_loss(logits, labels, targets)
+
         def evaluate(images):
-            if self.loss == "ce":
-                losses, gradient, logits = attacks.loss_and_gradient(self.logits, images, labels)
-            else:
-                with tf.GradientTape() as tape:
-                    tape.watch(images)
-                    logits = self.logits(images, training=False)
-                    losses = dlr_loss(
-                        logits, labels, targets if self.loss == "dlr_targeted" else None
-                    )
-                gradient = tape.gradient(
-                    losses, images, unconnected_gradients=tf.UnconnectedGradients.ZERO
-                )
+            losses, gradient, logits = attacks.loss_and_gradient(self.logits, images, labels, loss)
             return losses, gradient, tf.not_equal(tf.argmax(logits, axis=-1), labels)
 
-        current = tf.clip_by_value(start, lower, upper)
+        current = attacks.project(start, originals, epsilon)
         losses, gradient, fooled = evaluate(current)
         state = dict(
             current=current,
@@ -147,15 +141,15 @@ class _CompiledApgd:
         def iteration(index, state):
             momentum = tf.where(index == 0, 1.0, alpha)  # no momentum on the first step
             current = state["current"]
-            stepped = tf.clip_by_value(
-                current + broadcast(state["step"]) * tf.sign(state["gradient"]), lower, upper
+            stepped = attacks.project(
+                current + broadcast(state["step"]) * tf.sign(state["gradient"]), originals, epsilon
             )
             moved = (
                 current
                 + momentum * (stepped - current)
                 + (1.0 - momentum) * (current - state["previous"])
             )
-            moved = tf.clip_by_value(moved, lower, upper)
+            moved = attacks.project(moved, originals, epsilon)
             losses, gradient, fooled_now = evaluate(moved)
             new_fooled = fooled_now & ~state["fooled"]
             found = tf.where(broadcast(tf.cast(new_fooled, tf.float32)) > 0, moved, state["found"])
@@ -211,11 +205,9 @@ class _CompiledApgd:
 
 
 def _compiled_apgd(model: keras.Model, loss: str = "ce") -> _CompiledApgd:
-    """Returns the cached compiled APGD loop for a model's logits and a loss."""
-    loops = _compiled.setdefault(model, {})
-    if loss not in loops:
-        loops[loss] = _CompiledApgd(attacks.compiled_attack(model).logits, loss)
-    return loops[loss]
+    """Returns the compiled APGD loop for a model's logits and a loss (``compiled_attack``)."""
+    compiled = attacks.compiled_attack(model)
+    return compiled.function(("apgd", loss), lambda: _CompiledApgd(compiled.logits, loss))
 
 
 def _apgd(
@@ -234,7 +226,7 @@ def _apgd(
     batch_size,
 ):
     """Runs APGD with one loss; ``targets_for(batch_labels, start)`` gives target classes."""
-    array, labels, epsilon = attacks._prepare(model, images, labels, epsilon, targeted=False)
+    array, labels, epsilon = attacks.check_attack_arguments(model, images, labels, epsilon)
     num_steps = check_positive_int(num_steps, "num_steps")
     restarts = check_positive_int(restarts, "restarts")
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -274,7 +266,7 @@ def _apgd(
             best_fooled = best_fooled | fooled
             best_loss = np.where(better, loss_values, best_loss)
         result[start : start + batch_size] = best
-    return attacks._restore_type(result, images)
+    return attacks.like_input(result, images)
 
 
 def apgd_ce(
@@ -392,7 +384,7 @@ def apgd_dlr(
             f"model needs at least 4 classes for the targeted DLR loss; got {target_classes} "
             f"for {classes} classes."
         )
-    logits = attacks.compiled_attack(model).logits
+    logits = logits_of(model)
 
     ranked = {}  # batch start -> other classes by clean logit, computed once per batch
 

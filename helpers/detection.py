@@ -5,6 +5,12 @@ below a threshold. The threshold is chosen on *validation* data so that a given 
 clean inputs (for example 5%) is rejected; that share is the price paid on clean data. The
 detector is then judged by its *catch rate*: the share of successful adversarial examples
 (those the model gets wrong) that it rejects.
+
+A detector must be tested with an attack that knows it is there (an *adaptive* attack).
+PGD that stops at the first mistake (``helpers.attacks.pgd_until_fooled``) leaves the model
+unsure of its new answer, which the detector catches. :func:`high_confidence_pgd` ascends
+the log-probability of the most likely wrong class instead, so it keeps pushing after the
+label has flipped until the wrong answer is as confident as it can be made.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from __future__ import annotations
 import dataclasses
 import numbers
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from helpers import attacks
 from helpers.calibration import check_probabilities
-from helpers.lab.checks import check_labels
+from helpers.lab.checks import check_labels, check_positive_int
 
 
 def _check_open_unit(value, name: str) -> float:
@@ -123,3 +132,89 @@ def catch_rate(detector: ConfidenceDetector, adversarial_probabilities, labels) 
     if not fooled.any():
         return float("nan")
     return float(np.mean(detector.rejects(probabilities[fooled])))
+
+
+# --- The adaptive attack -------------------------------------------------------------------
+
+
+def wrong_class_log_probability(logits, labels):
+    """The adaptive attack's loss: the log-probability of the most likely wrong class.
+
+    Raising it makes the model wrong (once it exceeds log 0.5 the wrong class wins) and then
+    ever more sure of the wrong answer. Computed from the logits with a stable log-softmax.
+
+    Args:
+        logits: float tensor (N, num_classes).
+        labels: int64 tensor (N,), the true classes.
+
+    Returns:
+        A float tensor (N,).
+    """
+    log_probabilities = tf.nn.log_softmax(logits, axis=-1)
+    is_true_class = tf.one_hot(labels, tf.shape(logits)[-1], on_value=True, off_value=False)
+    floor = tf.fill(tf.shape(log_probabilities), tf.constant(-np.inf, log_probabilities.dtype))
+    return tf.reduce_max(tf.where(is_true_class, floor, log_probabilities), axis=-1)
+
+
+def high_confidence_pgd(
+    model: keras.Model,
+    images,
+    labels,
+    epsilon: float,
+    *,
+    step_size: float | None = None,
+    num_steps: int = 20,
+    random_start: bool = True,
+    seed: int | None = None,
+    batch_size: int = attacks.DEFAULT_BATCH_SIZE,
+):
+    """PGD that maximises the probability of the most likely wrong class (adaptive attack).
+
+    The lab's signed-gradient step (``helpers.attacks.signed_gradient_step``) on
+    :func:`wrong_class_log_probability`; for each image, the iterate whose wrong class was
+    most probable is kept (the start and every step's result are candidates).
+
+    Args:
+        model: The model to attack (its logits are differentiated, in inference mode).
+        images: float (N, H, W, C) in [0, 1], NumPy array or tensor.
+        labels: True class ids, shape (N,).
+        epsilon: L-infinity budget on the [0, 1] pixel scale (8/255 is ``8 / 255``).
+        step_size: Step on the [0, 1] scale; default ``2.5 * epsilon / num_steps``.
+        num_steps: Gradient steps, >= 1.
+        random_start: Start from a uniformly random point of the epsilon-ball.
+        seed: Seeds the random start.
+        batch_size: Images per gradient pass.
+
+    Returns:
+        Adversarial images like ``images``: for each image, the iterate whose most likely
+        wrong class had the highest probability.
+
+    Raises:
+        TypeError, ValueError: For a model that is not a Keras model, malformed images or
+            labels, or a budget, step or count out of range.
+    """
+    array, labels, epsilon = attacks.check_attack_arguments(model, images, labels, epsilon)
+    epsilon, step_size, num_steps, _ = attacks.pgd_settings(epsilon, step_size, num_steps, 1)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    step = attacks.compiled_attack(model).step(wrong_class_log_probability)
+    eps, step_tensor = tf.constant(epsilon), tf.constant(step_size)
+    generator = np.random.default_rng(seed)
+    result = array.copy()
+    for first in range(0, len(array), batch_size):
+        originals = array[first : first + batch_size]
+        batch_labels = tf.constant(labels[first : first + batch_size])
+        current = originals
+        if random_start and epsilon > 0:
+            noise = generator.uniform(-epsilon, epsilon, originals.shape).astype(np.float32)
+            current = attacks.project(originals + noise, originals, epsilon).numpy()
+        kept, best = current.copy(), np.full(len(originals), -np.inf)
+        for _ in range(num_steps + 1):  # the last pass only scores the final iterate
+            stepped, wrong, _ = step(
+                tf.constant(current), tf.constant(originals), batch_labels, eps, step_tensor
+            )
+            wrong = wrong.numpy()
+            better = wrong > best
+            kept[better], best[better] = current[better], wrong[better]
+            current = stepped.numpy()
+        result[first : first + batch_size] = kept
+    return attacks.like_input(result, images)

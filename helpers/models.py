@@ -11,6 +11,7 @@ near-zero gradients).
 from __future__ import annotations
 
 import pathlib
+import weakref
 from collections.abc import Sequence
 
 import keras
@@ -198,6 +199,23 @@ def build_cnn(
     return keras.Model(inputs, probabilities, name="study_cnn")
 
 
+def ends_in_softmax(model: keras.Model) -> bool:
+    """Says whether ``model`` returns probabilities through a final ``Softmax`` layer.
+
+    Args:
+        model: A Keras model.
+
+    Returns:
+        True for the lab's models (``build_cnn``, the defended models of
+        ``helpers.defenses``), False for a model that already returns logits.
+    """
+    return bool(model.layers) and isinstance(model.layers[-1], layers.Softmax)
+
+
+# One logits view per model, built once: the attacks, calibration and the notebooks share it.
+_logits_views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def logits_model(model: keras.Model) -> keras.Model:
     """Returns the same network without its final softmax, sharing every weight.
 
@@ -205,7 +223,8 @@ def logits_model(model: keras.Model) -> keras.Model:
         model: A functional model whose last layer is a ``keras.layers.Softmax``.
 
     Returns:
-        A model mapping the same inputs to logits (the softmax's input).
+        A model mapping the same inputs to logits (the softmax's input); the same object
+        on every call for the same ``model``.
 
     Raises:
         TypeError: If ``model`` is not a Keras model.
@@ -213,15 +232,31 @@ def logits_model(model: keras.Model) -> keras.Model:
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"logits_model expects a keras.Model, got {type(model).__name__}.")
-    final = model.layers[-1] if model.layers else None
-    if not isinstance(final, layers.Softmax):
+    if not ends_in_softmax(model):
+        final = model.layers[-1] if model.layers else None
         name = type(final).__name__ if final is not None else "nothing"
         raise ValueError(
             f"logits_model needs a model whose final layer is a keras.layers.Softmax, "
             f"but {model.name!r} ends with {name}. Build it with helpers.models.build_cnn, "
             "or pass a model that outputs logits to the attack directly."
         )
-    return keras.Model(model.input, final.input, name=f"{model.name}_logits")
+    if model not in _logits_views:
+        final = model.layers[-1]
+        _logits_views[model] = keras.Model(model.input, final.input, name=f"{model.name}_logits")
+    return _logits_views[model]
+
+
+def logits_of(model: keras.Model) -> keras.Model:
+    """Returns the network an attack differentiates: the logits of a softmax model, or the
+    model itself if it already returns logits.
+
+    Args:
+        model: A Keras model, ending in a softmax or returning logits.
+
+    Returns:
+        A model returning logits.
+    """
+    return logits_model(model) if ends_in_softmax(model) else model
 
 
 def float32_copy(model: keras.Model) -> keras.Model:

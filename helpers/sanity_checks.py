@@ -35,6 +35,7 @@ import tensorflow as tf
 from helpers import attacks
 from helpers.evaluation import accuracy, robust_accuracy
 from helpers.lab.checks import check_epsilon, check_images, check_labels
+from helpers.models import logits_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,9 +262,8 @@ def gradients_are_informative(
     Returns:
         The :class:`CheckResult`.
     """
-    compiled = attacks.compiled_attack(attack_model or model)
     _, gradient, _ = attacks.loss_and_gradient(
-        compiled.logits, tf.constant(images), tf.constant(labels)
+        logits_of(attack_model or model), tf.constant(images), tf.constant(labels)
     )
     gradient = gradient.numpy().reshape(len(images), -1)
     finite = bool(np.isfinite(gradient).all())

@@ -22,6 +22,7 @@ import numpy as np
 
 from helpers import attacks
 from helpers.lab.checks import check_positive_int
+from helpers.models import logits_of
 
 # The square's share of the image shrinks by half at these fractions of a 10,000-query run
 # (the schedule of the paper's code, rescaled to the number of queries).
@@ -86,12 +87,12 @@ def square_attack(
         TypeError, ValueError: For malformed images, labels, epsilon, ``num_queries`` or
             ``p_init``.
     """
-    array, labels, epsilon = attacks._prepare(model, images, labels, epsilon, targeted=False)
+    array, labels, epsilon = attacks.check_attack_arguments(model, images, labels, epsilon)
     num_queries = check_positive_int(num_queries, "num_queries")
     batch_size = check_positive_int(batch_size, "batch_size")
     if not 0 < p_init <= 1:
         raise ValueError(f"p_init must be in (0, 1], got {p_init!r}.")
-    logits_model = attacks.compiled_attack(model).logits
+    logits_model = logits_of(model)
     generator = np.random.default_rng(seed)
     count, height, width, channels = array.shape
     # Start: vertical stripes, each column of each channel moved by +epsilon or -epsilon.
@@ -117,4 +118,4 @@ def square_attack(
         better = new_margins < margins[active]
         adversarial[active[better]] = candidates[better]
         margins[active[better]] = new_margins[better]
-    return attacks._restore_type(adversarial, images)
+    return attacks.like_input(adversarial, images)

@@ -7,7 +7,8 @@ import pytest
 
 from helpers import attacks
 from helpers.apgd import apgd_ce, checkpoint_schedule
-from helpers.evaluation import accuracy, worst_case_robustness
+from helpers.evaluation import accuracy
+from helpers.worst_case import worst_case_robustness
 
 
 def test_checkpoints_follow_the_paper_for_100_iterations():
@@ -59,8 +60,8 @@ def test_worst_case_is_never_above_pgd_or_clean(shipped_robust_model, gtsrb_samp
         images,
         labels,
         epsilon=8 / 255,
-        pgd_steps=10,
-        pgd_restarts=1,
+        num_steps=10,
+        restarts=1,
         apgd_steps=10,
         progress=False,
     )

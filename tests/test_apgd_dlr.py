@@ -90,7 +90,7 @@ def test_dlr_breaks_a_model_whose_inflated_logits_mask_the_cross_entropy(
 
 @pytest.mark.slow
 def test_worst_case_chain_only_ever_lowers_accuracy(shipped_robust_model, gtsrb_sample):
-    from helpers.evaluation import worst_case_robustness
+    from helpers.worst_case import worst_case_robustness
 
     images, labels = gtsrb_sample.test[0][:40], gtsrb_sample.test[1][:40]
     result = worst_case_robustness(
@@ -98,10 +98,10 @@ def test_worst_case_chain_only_ever_lowers_accuracy(shipped_robust_model, gtsrb_
         images,
         labels,
         epsilon=8 / 255,
-        pgd_steps=5,
-        pgd_restarts=1,
+        num_steps=5,
+        restarts=1,
         apgd_steps=10,
-        dlr_targets=2,
+        apgd_targets=2,
         square_queries=30,
         each_attack_alone=True,
         progress=False,

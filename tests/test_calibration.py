@@ -1,4 +1,4 @@
-"""Tests for helpers.calibration (ECE, reliability bins, entropy) and helpers.temperature."""
+"""Tests for helpers.calibration (ECE, reliability bins, entropy) and temperature scaling."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import pytest
 from helpers.calibration import (
     check_probabilities,
     expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    predict_logits,
     predictive_entropy,
     reliability_bins,
+    softmax,
 )
-from helpers.temperature import fit_temperature, negative_log_likelihood, predict_logits, softmax
 
 # Four predictions over three classes, computed by hand in the tests below:
 # confidences 0.9 (right), 0.8 (wrong), 0.6 (right), 0.45 (wrong).

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from helpers import attacks, defenses
 from helpers.evaluation import accuracy, robust_accuracy
+from helpers.models import logits_of
 
 LAYERS = [
     lambda: defenses.JpegCompression(75),
@@ -19,7 +20,7 @@ LAYERS = [
 
 
 def _gradient(model, images, labels):
-    logits = attacks.compiled_attack(model).logits
+    logits = logits_of(model)
     _, gradient, _ = attacks.loss_and_gradient(
         logits, tf.constant(images), tf.constant(labels, tf.int64)
     )

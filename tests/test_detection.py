@@ -1,14 +1,19 @@
-"""Tests for helpers.detection (confidence threshold) and helpers.confidence_attacks."""
+"""Tests for helpers.detection: the confidence threshold and the attacks that test it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers.confidence_attacks import high_confidence_pgd, pgd_until_fooled
-from helpers.detection import ConfidenceDetector, catch_rate, fit_confidence_detector
+from helpers.attacks import pgd_until_fooled
+from helpers.calibration import predict_logits, softmax
+from helpers.detection import (
+    ConfidenceDetector,
+    catch_rate,
+    fit_confidence_detector,
+    high_confidence_pgd,
+)
 from helpers.evaluation import predict_classes
-from helpers.temperature import predict_logits, softmax
 
 EPSILON = 8 / 255
 

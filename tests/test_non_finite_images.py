@@ -11,10 +11,10 @@ import functools
 import numpy as np
 import pytest
 
-from helpers import apgd, attacks, confidence_attacks, evaluation, sanity_checks
+from helpers import apgd, attacks, detection, evaluation, sanity_checks, worst_case
+from helpers.calibration import predict_logits
 from helpers.data import Dataset
 from helpers.lab import checks
-from helpers.temperature import predict_logits
 from helpers.training import TrainingConfig, train_model
 
 EPSILON = 8 / 255
@@ -25,10 +25,8 @@ def _entry_points():
         "fgsm": lambda m, x, y: attacks.fgsm(m, x, y, EPSILON),
         "pgd": lambda m, x, y: attacks.pgd(m, x, y, EPSILON, num_steps=2),
         "apgd_ce": lambda m, x, y: apgd.apgd_ce(m, x, y, EPSILON, num_steps=2),
-        "pgd_until_fooled": lambda m, x, y: confidence_attacks.pgd_until_fooled(
-            m, x, y, EPSILON, num_steps=2
-        ),
-        "high_confidence_pgd": lambda m, x, y: confidence_attacks.high_confidence_pgd(
+        "pgd_until_fooled": lambda m, x, y: attacks.pgd_until_fooled(m, x, y, EPSILON, num_steps=2),
+        "high_confidence_pgd": lambda m, x, y: detection.high_confidence_pgd(
             m, x, y, EPSILON, num_steps=2
         ),
         "predict_classes": lambda m, x, y: evaluation.predict_classes(m, x),
@@ -36,8 +34,8 @@ def _entry_points():
         "robust_accuracy": lambda m, x, y: evaluation.robust_accuracy(
             m, x, y, epsilon=EPSILON, num_steps=2, progress=False
         ),
-        "worst_case_robustness": lambda m, x, y: evaluation.worst_case_robustness(
-            m, x, y, epsilon=EPSILON, pgd_steps=2, pgd_restarts=1, apgd_steps=2, progress=False
+        "worst_case_robustness": lambda m, x, y: worst_case.worst_case_robustness(
+            m, x, y, epsilon=EPSILON, num_steps=2, restarts=1, apgd_steps=2, progress=False
         ),
         "run_sanity_checks": lambda m, x, y: sanity_checks.run_sanity_checks(
             m, x, y, epsilon=EPSILON, num_steps=2

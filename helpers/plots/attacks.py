@@ -150,18 +150,20 @@ def plot_accuracy_vs_epsilon(
     accuracies: Mapping[str, Sequence[float]],
     *,
     title: str | None = None,
+    ylabel: str = "accuracy under attack (%)",
     ax: Axes | None = None,
-) -> Axes:
+) -> Figure:
     """Plots accuracy under attack against epsilon, one line per attack.
 
     Args:
         epsilons: Budgets on the [0, 1] pixel scale (8/255 is ``8 / 255``).
         accuracies: Attack name -> accuracy in [0, 1] at each epsilon.
         title: Axes title, or ``None``.
+        ylabel: Label of the accuracy axis.
         ax: Axes to draw on; a new figure when ``None``.
 
     Returns:
-        The axes.
+        The figure (the one holding ``ax`` when given).
 
     Raises:
         ValueError: If a curve has not one accuracy per epsilon.
@@ -174,13 +176,13 @@ def plot_accuracy_vs_epsilon(
     for name, values in accuracies.items():
         ax.plot(np.asarray(epsilons) * 255, np.asarray(values) * 100, marker="o", label=name)
     _epsilon_axis(ax, epsilons)
-    ax.set_ylabel("accuracy under attack (%)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend()
     if title:
         ax.set_title(title)
-    return ax
+    return ax.figure
 
 
 def plot_loss_over_steps(
@@ -189,7 +191,7 @@ def plot_loss_over_steps(
     reference: Mapping[str, float] | None = None,
     title: str | None = None,
     ax: Axes | None = None,
-) -> Axes:
+) -> Figure:
     """Plots the attacked loss after each step: thin lines per image, a thick mean.
 
     Args:
@@ -199,7 +201,7 @@ def plot_loss_over_steps(
         ax: Axes to draw on; a new figure when ``None``.
 
     Returns:
-        The axes.
+        The figure (the one holding ``ax`` when given).
     """
     losses = np.asarray(losses, float)
     if losses.ndim == 1:
@@ -219,7 +221,7 @@ def plot_loss_over_steps(
     ax.legend()
     if title:
         ax.set_title(title)
-    return ax
+    return ax.figure
 
 
 def _annotated_heatmap(
@@ -253,7 +255,7 @@ def plot_targeted_success(
     *,
     title: str | None = None,
     ax: Axes | None = None,
-) -> Axes:
+) -> Figure:
     """Draws a source-class x target-class heatmap of targeted attack success.
 
     Args:
@@ -265,7 +267,7 @@ def plot_targeted_success(
         ax: Axes to draw on; a new figure when ``None``.
 
     Returns:
-        The axes.
+        The figure (the one holding ``ax`` when given).
     """
     if ax is None:
         size = 2.5 + 0.6 * len(class_names)
@@ -284,7 +286,7 @@ def plot_targeted_success(
     ax.set_ylabel("true class of the image")
     if title:
         ax.set_title(title)
-    return ax
+    return ax.figure
 
 
 def plot_accuracy_grid(
@@ -296,7 +298,7 @@ def plot_accuracy_grid(
     ylabel: str,
     title: str | None = None,
     ax: Axes | None = None,
-) -> Axes:
+) -> Figure:
     """Draws accuracy under attack for a grid of two attack settings.
 
     Args:
@@ -309,7 +311,7 @@ def plot_accuracy_grid(
         ax: Axes to draw on; a new figure when ``None``.
 
     Returns:
-        The axes.
+        The figure (the one holding ``ax`` when given).
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(1.2 * len(column_labels) + 3, 0.6 * len(row_labels) + 2))
@@ -325,4 +327,4 @@ def plot_accuracy_grid(
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    return ax
+    return ax.figure

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 
 def plot_transformations(
@@ -14,7 +15,7 @@ def plot_transformations(
     *,
     class_names: Sequence[str] | None = None,
     labels=None,
-):
+) -> Figure:
     """Shows a few images (top row) and each defence's version of them (one row each).
 
     Args:
@@ -51,7 +52,7 @@ def plot_naive_vs_adaptive(
     adaptive: Sequence[float],
     *,
     title: str = "",
-):
+) -> Figure:
     """Bars per model: clean accuracy, "robust" accuracy under a naive attack, true robust accuracy.
 
     Args:
@@ -62,7 +63,7 @@ def plot_naive_vs_adaptive(
         title: Axes title.
 
     Returns:
-        The matplotlib ``Axes``.
+        The figure.
     """
     positions = np.arange(len(names))
     width = 0.27
@@ -83,4 +84,4 @@ def plot_naive_vs_adaptive(
     axes.set_title(title)
     axes.legend(fontsize=8, loc="upper center", ncols=3, frameon=False)
     figure.tight_layout()
-    return axes
+    return figure
