@@ -8,9 +8,10 @@ first (one untimed epoch each, which includes tracing); then the timed epochs ar
 variant's ratio is taken against the standard epoch of the same round. The median over the
 rounds is reported, with every round's ratio and the ratio of the fastest epochs (other
 work on the machine only ever slows an epoch down, so the fastest one is the least
-disturbed). This machine's speed drifts by up to a factor of two over minutes, so
-timing all epochs of one variant and then all of the next compared variants measured at
-different speeds; pairing within a round cancels most of that drift.
+disturbed). A machine's speed can drift by up to a factor of two over minutes
+(``benchmarks/README.md``, "Interleaved timing"), so timing all epochs of one variant and
+then all of the next would compare variants measured at different speeds; pairing within a
+round cancels most of that drift.
 
 Targets (issue 6): FGSM-RS at most 1.6x and PGD-7 at most 4.5x a standard epoch.
 

@@ -29,6 +29,7 @@ from helpers.attacks import fgsm, signed_gradient_steps
 from helpers.evaluation import robust_accuracy
 from helpers.lab.checks import check_epsilon, check_positive_int
 from helpers.models import logits_model
+from helpers.training import TrainingConfig, train_model
 
 METHODS = ("fgsm", "fgsm_rs", "n_fgsm", "pgd")
 
@@ -139,7 +140,7 @@ class AdversarialTrainer(keras.Model):
             start,
             images,
             labels,
-            radius=radius,
+            epsilon=radius,
             step_size=step,
             num_steps=self.num_steps,
             direction=1.0,
@@ -260,3 +261,68 @@ class RobustnessMonitor(keras.callbacks.Callback):
                 f"Restored the weights of epoch {self.best_epoch + 1} "
                 f"(val_pgd_accuracy {self.best_accuracy:.4f})."
             )
+
+
+def train_adversarially(
+    model,
+    dataset,
+    config: TrainingConfig,
+    adversarial: AdversarialConfig,
+    *,
+    callbacks=(),
+    verbose=2,
+    trainer_class=None,
+):
+    """Trains ``model`` adversarially with ``helpers.training.train_model``.
+
+    The model is wrapped in an :class:`AdversarialTrainer`; epsilon ramps up over
+    ``adversarial.warmup_epochs`` (:class:`EpsilonWarmup`), and a fixed validation sample is
+    attacked with PGD after every epoch (:class:`RobustnessMonitor`), which keeps the most
+    robust epoch unless ``config.keep_best_epoch`` is False.
+
+    Args:
+        model: A model from ``helpers.models.build_cnn``.
+        dataset: A ``helpers.data.Dataset``.
+        config: Hyper-parameters of the training run.
+        adversarial: How to craft the training examples.
+        callbacks: Extra Keras callbacks.
+        verbose: Keras verbosity.
+        trainer_class: :class:`AdversarialTrainer` (default) or a subclass of it, for
+            example one whose ``train_step`` a notebook rewrites.
+
+    Returns:
+        The ``keras.callbacks.History``; ``model`` keeps the chosen weights.
+    """
+    trainer_class = AdversarialTrainer if trainer_class is None else trainer_class
+    if not (isinstance(trainer_class, type) and issubclass(trainer_class, AdversarialTrainer)):
+        raise TypeError(
+            f"trainer_class must be AdversarialTrainer or a subclass of it, got {trainer_class!r}."
+        )
+
+    def wrap(model, steps_per_epoch):
+        trainer = trainer_class(
+            model,
+            method=adversarial.method,
+            epsilon=adversarial.epsilon,
+            step_size=adversarial.step_size,
+            num_steps=adversarial.num_steps,
+            clean_weight=adversarial.clean_weight,
+        )
+        extra = []
+        if adversarial.warmup_epochs:
+            extra.append(EpsilonWarmup(adversarial.warmup_epochs, steps_per_epoch))
+        if adversarial.monitor_samples:
+            count = adversarial.monitor_samples
+            extra.append(
+                RobustnessMonitor(
+                    dataset.validation[0][:count],
+                    dataset.validation[1][:count],
+                    epsilon=adversarial.epsilon,
+                    num_steps=adversarial.monitor_steps,
+                    seed=config.seed,
+                    restore_best=config.keep_best_epoch,
+                )
+            )
+        return trainer, extra
+
+    return train_model(model, dataset, config, wrapper=wrap, callbacks=callbacks, verbose=verbose)

@@ -1,9 +1,10 @@
 """Training the CNN with ``model.fit()`` (introduced in notebook 02).
 
 One code path trains every model in the lab: a ``tf.data`` pipeline with augmentation
-suited to the dataset, Adam with a warm-up and cosine learning-rate schedule, and early
-stopping on validation accuracy. Notebook 02 calls :func:`train_model`;
-``helpers.models.load_or_train`` calls the same function for the shipped weights.
+suited to the dataset, AdamW with a warm-up and cosine learning-rate schedule, and early
+stopping on validation accuracy. Notebook 02 writes these steps out in its own cells;
+``helpers.lab.recipes.load_or_train`` calls :func:`train_model` for the shipped weights, and
+adversarial training (notebook 05) calls it with a wrapper around the model.
 """
 
 from __future__ import annotations
@@ -15,12 +16,6 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from helpers.adversarial_training import (
-    AdversarialConfig,
-    AdversarialTrainer,
-    EpsilonWarmup,
-    RobustnessMonitor,
-)
 from helpers.lab.checks import check_images, check_labels
 from helpers.lab.weight_averaging import WeightAveraging
 
@@ -241,22 +236,24 @@ def train_model(
     dataset,
     config: TrainingConfig = TrainingConfig(),
     *,
-    adversarial: AdversarialConfig | None = None,
+    wrapper=None,
     callbacks=(),
     verbose=2,
 ):
     """Trains ``model`` on ``dataset.train``, keeping the best epoch on ``dataset.validation``.
 
-    Standard training keeps the epoch with the best validation accuracy (early stopping).
-    Adversarial training wraps the model in ``AdversarialTrainer`` and keeps the epoch with
-    the best PGD accuracy on a fixed validation sample (``RobustnessMonitor``). With
-    ``config.keep_best_epoch=False`` both train every epoch and keep the last one.
+    Standard training keeps the epoch with the best validation accuracy (early stopping);
+    with ``config.keep_best_epoch=False`` it trains every epoch and keeps the last one.
+    Another kind of training (notebook 05's adversarial training,
+    ``helpers.adversarial_training.train_adversarially``) passes a ``wrapper``: a model around
+    ``model`` whose ``train_step`` differs, with the callbacks that choose its epoch.
 
     Args:
         model: A model from ``helpers.models.build_cnn``.
         dataset: A ``helpers.data.Dataset``.
         config: Hyper-parameters.
-        adversarial: How to train adversarially, or ``None`` for standard training.
+        wrapper: ``None``, or ``wrapper(model, steps_per_epoch) -> (trainer, callbacks)``:
+            ``fit()`` runs on ``trainer`` with ``callbacks`` instead of early stopping.
         callbacks: Extra Keras callbacks.
         verbose: Keras verbosity; 2 prints one line per epoch (readable in notebooks).
 
@@ -278,36 +275,15 @@ def train_model(
         )
     steps_per_epoch = int(np.ceil(len(dataset.train[1]) / config.batch_size))
     trainer, extra = model, []
-    if adversarial is None:
-        if config.keep_best_epoch:
-            extra.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_accuracy", patience=config.patience, restore_best_weights=True
-                )
+    if wrapper is not None:
+        trainer, wrapper_callbacks = wrapper(model, steps_per_epoch)
+        extra.extend(wrapper_callbacks)
+    elif config.keep_best_epoch:
+        extra.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
             )
-    else:
-        trainer = AdversarialTrainer(
-            model,
-            method=adversarial.method,
-            epsilon=adversarial.epsilon,
-            step_size=adversarial.step_size,
-            num_steps=adversarial.num_steps,
-            clean_weight=adversarial.clean_weight,
         )
-        if adversarial.warmup_epochs:
-            extra.append(EpsilonWarmup(adversarial.warmup_epochs, steps_per_epoch))
-        if adversarial.monitor_samples:
-            count = adversarial.monitor_samples
-            extra.append(
-                RobustnessMonitor(
-                    dataset.validation[0][:count],
-                    dataset.validation[1][:count],
-                    epsilon=adversarial.epsilon,
-                    num_steps=adversarial.monitor_steps,
-                    seed=config.seed,
-                    restore_best=config.keep_best_epoch,
-                )
-            )
     if config.weight_averaging is not None:
         extra.append(WeightAveraging(model, config.weight_averaging))
     compile_model(trainer, config, steps_per_epoch)

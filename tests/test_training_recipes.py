@@ -1,4 +1,4 @@
-"""Tests for helpers.training's augmentation and training pipeline, and tools/try_recipe.py's overrides."""
+"""Tests for helpers.training's augmentation and training pipeline, and tools/train.py's overrides."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from helpers.data import Dataset
 from helpers.lab.recipes import RECIPES, save_training_record
 from helpers.models import build_cnn
 from helpers.training import TrainingConfig, augmentation, train_model, training_pipeline
-from tools.try_recipe import apply_overrides
+from tools.train import apply_overrides
 
 
 def layer_names(sequential):

@@ -1,11 +1,10 @@
 """Whether mixed bfloat16 training can pay off on this machine (notebook 02, ``PRECISION``).
 
 ``build_cnn(..., dtype_policy="mixed_bfloat16")`` computes the convolutions in bfloat16.
-That is only faster on a CPU that has bfloat16 instructions (AVX-512 BF16, or AMX). On a
-2-core AMD EPYC that has them, the standard recipe trained 1.2x as fast as in float32; with
-TensorFlow's CPU kernels limited to AVX-512 without BF16 on the same machine, a bfloat16
-training step took twice as long as a float32 one (``benchmarks/README.md``). So
-``build_cnn`` warns when it is asked for bfloat16 on a CPU known to lack the instructions.
+That is only faster on a CPU that has bfloat16 instructions (AVX-512 BF16, or AMX);
+without them each bfloat16 operation is emulated and a training step is slower than in
+float32 (``benchmarks/README.md`` has the measurements). So ``build_cnn`` warns when it is
+asked for bfloat16 on a CPU known to lack the instructions.
 """
 
 from __future__ import annotations

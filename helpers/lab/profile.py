@@ -42,8 +42,8 @@ PROFILES = {
         name="smoke",
         limit=1000,
         epochs=1,
-        # Sized for a 2-core AVX2 CPU, where attacks run at a few hundred image-steps per
-        # second: the smoke run checks that every cell works, its numbers mean nothing.
+        # Small enough for a 2-core CPU without AVX-512 to run every notebook in minutes:
+        # the smoke run checks that every cell works, its numbers mean nothing.
         eval_samples=100,
         attack_samples=25,
         train_shipped_models=False,

@@ -9,7 +9,7 @@ The lab ships weights only: the architecture is rebuilt from the recipe by ``bui
 (:func:`load_trained_model`), so a model loads on every Keras 3 release the lab supports,
 not only on the one that saved it. Where models live:
 
-- ``models/<name>.weights.h5``: shipped with the lab (``tools/train_shipped_model.py``);
+- ``models/<name>.weights.h5``: shipped with the lab (``tools/train.py``);
 - ``models/trained/``: models trained inside a notebook in the default profile (notebook 02
   with ``RETRAIN = True``, or a model that is not shipped); the later notebooks use them
   before the shipped ones (:func:`model_for_profile`);
@@ -26,7 +26,7 @@ import time
 import keras
 
 from helpers import models
-from helpers.adversarial_training import AdversarialConfig
+from helpers.adversarial_training import AdversarialConfig, train_adversarially
 from helpers.data import Dataset, load_dataset
 from helpers.training import TrainingConfig, train_model
 
@@ -82,9 +82,8 @@ class Recipe:
 
 
 RECIPES = {
-    # On images cropped to their region of interest, 20 epochs, the last one kept (the
-    # validation curve is too noisy for its best epoch to mean much): validation 98.60%,
-    # test 99.41%. On whole images, 30 epochs, best epoch: 98.65% / 98.95% (models/README.md).
+    # Crops to the sign, 20 epochs, the last one kept: the validation curve is too noisy for
+    # its best epoch to mean much. Why each setting: models/README.md, "gtsrb_standard".
     "gtsrb_standard": Recipe(
         "gtsrb",
         width=32,
@@ -92,10 +91,8 @@ RECIPES = {
         crop_roi=True,
         config=TrainingConfig(epochs=20, lighting_augmentation=True, keep_best_epoch=False),
     ),
-    # Shifts and lighting only: with rotation and zoom as well, validation gave 85.7% clean
-    # and 46.3% PGD-20 (against 89.6% and 48.5%, on whole images). On crops, 14 epochs:
-    # 89.7% and 49.2%; an earlier run of the same command gave 90.8% and 50.6%: run-to-run
-    # noise is about a point (models/README.md).
+    # Shifts and lighting only: rotation and zoom as well cost clean and robust accuracy on
+    # validation. Every variant tried, with its figures: models/README.md, "gtsrb_robust".
     "gtsrb_robust": Recipe(
         "gtsrb",
         width=32,
@@ -175,6 +172,27 @@ def load_trained_model(
     return models.load_weights(model, models.weights_path(name, models_dir))
 
 
+def train(model, dataset, config: TrainingConfig, adversarial=None, *, callbacks=(), verbose=2):
+    """Trains as a recipe says: standard training, or adversarial training if it has one.
+
+    Args:
+        model: A model from :func:`build_model`.
+        dataset: A ``helpers.data.Dataset``.
+        config: Hyper-parameters.
+        adversarial: An ``AdversarialConfig``, or ``None`` for standard training.
+        callbacks: Extra Keras callbacks.
+        verbose: Keras verbosity.
+
+    Returns:
+        The ``keras.callbacks.History``.
+    """
+    if adversarial is None:
+        return train_model(model, dataset, config, callbacks=callbacks, verbose=verbose)
+    return train_adversarially(
+        model, dataset, config, adversarial, callbacks=callbacks, verbose=verbose
+    )
+
+
 def load_or_train(
     name: str,
     *,
@@ -241,7 +259,7 @@ def load_or_train(
     model = build_model(recipe, dataset.num_classes)
     config = config or recipe.config
     started = time.perf_counter()
-    history = train_model(model, dataset, config, adversarial=recipe.adversarial, verbose=verbose)
+    history = train(model, dataset, config, recipe.adversarial, verbose=verbose)
     minutes = (time.perf_counter() - started) / 60
     model = models.float32_copy(model)
     if verbose:

@@ -147,35 +147,12 @@ def _class_bars(
     return ax
 
 
-def plot_class_distribution(
-    labels: Sequence[int] | np.ndarray,
-    class_names: Sequence[str],
-    ax: Axes | None = None,
-    title: str | None = None,
-) -> Axes:
-    """Draws how many examples each class has (horizontal bars for many classes).
-
-    Args:
-        labels: Class id of each example.
-        class_names: Readable name of each class id; every class gets a bar, even an
-            empty one.
-        ax: Axes to draw on; a new figure is made when ``None``.
-        title: Axes title, or ``None``.
-
-    Returns:
-        The axes.
-    """
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
-    table = pd.DataFrame({"class": list(class_names), "images": counts})
-    return _class_bars(table, "images", None, ax, title)
-
-
 def plot_split_distributions(
     splits: Mapping[str, Sequence[int] | np.ndarray],
     class_names: Sequence[str],
     ax: Axes | None = None,
     title: str | None = None,
-) -> Axes:
+) -> Figure:
     """Draws each class's share of every split side by side, to compare the splits.
 
     Shares (not counts) are drawn, so splits of different sizes can be compared.
@@ -187,7 +164,7 @@ def plot_split_distributions(
         title: Axes title, or ``None``.
 
     Returns:
-        The axes.
+        The figure (the one holding ``ax`` when given).
     """
     frames = []
     for split_name, labels in splits.items():
@@ -196,7 +173,7 @@ def plot_split_distributions(
         frames.append(
             pd.DataFrame({"class": list(class_names), "share": share, "split": split_name})
         )
-    return _class_bars(pd.concat(frames, ignore_index=True), "share", "split", ax, title)
+    return _class_bars(pd.concat(frames, ignore_index=True), "share", "split", ax, title).figure
 
 
 # --- Pixel statistics --------------------------------------------------------------------
@@ -207,7 +184,7 @@ def plot_brightness_histogram(
     ax: Axes | None = None,
     bins: int = 50,
     title: str | None = None,
-) -> Axes:
+) -> Figure:
     """Draws the distribution of mean image brightness, one curve per image set.
 
     Brightness is the mean over an image's pixels and channels, on the [0, 1] scale.
@@ -220,7 +197,7 @@ def plot_brightness_histogram(
         title: Axes title, or ``None``.
 
     Returns:
-        The axes.
+        The figure (the one holding ``ax`` when given).
     """
     frames = [
         pd.DataFrame(
@@ -246,7 +223,7 @@ def plot_brightness_histogram(
     ax.set_ylabel("share of images")
     if title:
         ax.set_title(title)
-    return ax
+    return ax.figure
 
 
 # --- Perturbations -----------------------------------------------------------------------
