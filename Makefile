@@ -20,7 +20,7 @@ ifdef ADVLAB_CACHE_DIR
 export ADVLAB_CACHE_DIR := $(abspath $(ADVLAB_CACHE_DIR))
 endif
 
-.PHONY: lab test test-compat tutorial lint format setup clean
+.PHONY: lab test test-compat tutorial reproduce lint format setup clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ test-compat: $(COMPAT_STAMP)
 tutorial: $(STAMP)
 	$(BIN)/python tools/run_tutorial.py $(if $(DATASET),--dataset $(DATASET)) $(TUTORIAL_ARGS); status=$$?; \
 	$(BIN)/python tools/render_results.py --dataset $(or $(DATASET),gtsrb) && exit $$status
+
+## Recompute the shipped records of the full-scale experiments (results/records/) whose
+## settings or model files changed, in the default profile; up-to-date ones are skipped.
+## Options: make reproduce REPRODUCE_ARGS="--only 07" or "--force" (tools/reproduce.py --help).
+reproduce: $(STAMP)
+	$(BIN)/python tools/reproduce.py $(REPRODUCE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks notebooks

@@ -40,15 +40,27 @@ def model_file_digests(models_dir: str | os.PathLike | None = None) -> dict[str,
         Model name (file name without ``.weights.h5``) -> the first ``DIGEST_LENGTH`` hexadecimal
         characters of the file's SHA-256, sorted by name; empty if there are none.
     """
-    digests = {}
     folder = pathlib.Path(MODELS_DIR if models_dir is None else models_dir)
-    for path in sorted(folder.glob(f"*{WEIGHTS_SUFFIX}")):
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digests[path.name[: -len(WEIGHTS_SUFFIX)]] = digest.hexdigest()[:DIGEST_LENGTH]
-    return digests
+    return {
+        path.name[: -len(WEIGHTS_SUFFIX)]: file_digest(path)
+        for path in sorted(folder.glob(f"*{WEIGHTS_SUFFIX}"))
+    }
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """Returns the first ``DIGEST_LENGTH`` hexadecimal characters of a file's SHA-256.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The fingerprint.
+    """
+    digest = hashlib.sha256()
+    with pathlib.Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:DIGEST_LENGTH]
 
 
 def outputs_root(profile) -> pathlib.Path:

@@ -357,6 +357,24 @@ def trained_models_dir(profile) -> pathlib.Path:
     return TRAINED_MODELS_DIR if profile.train_shipped_models else SMOKE_MODELS_DIR
 
 
+def model_file_for_profile(name: str, profile) -> pathlib.Path | None:
+    """Returns the weights file :func:`model_for_profile` loads for ``name``, if one exists.
+
+    Args:
+        name: A key of ``RECIPES``.
+        profile: A ``helpers.lab.profile.Profile``.
+
+    Returns:
+        A model trained in a notebook (``trained_models_dir(profile)``) before the shipped
+        file in ``models/``; ``None`` when neither exists.
+    """
+    for folder in (trained_models_dir(profile), models.MODELS_DIR):
+        path = models.weights_path(name, folder)
+        if path.exists():
+            return path
+    return None
+
+
 def model_for_profile(
     name: str, profile, *, dataset: Dataset | None = None, verbose: int = 2
 ) -> keras.Model:
@@ -382,12 +400,12 @@ def model_for_profile(
     """
     _recipe(name)
     own_dir = trained_models_dir(profile)
-    for folder, origin in ((own_dir, "trained in a notebook"), (models.MODELS_DIR, "shipped")):
-        path = models.weights_path(name, folder)
-        if path.exists():
-            if verbose:
-                print(f"{name}: {origin}, {path.relative_to(models.MODELS_DIR.parent)}")
-            return load_trained_model(name, folder)
+    path = model_file_for_profile(name, profile)
+    if path is not None:
+        if verbose:
+            origin = "trained in a notebook" if path.parent == own_dir else "shipped"
+            print(f"{name}: {origin}, {path.relative_to(models.MODELS_DIR.parent)}")
+        return load_trained_model(name, path.parent)
     quick = None
     if not profile.train_shipped_models:
         quick = dataclasses.replace(RECIPES[name].config, epochs=profile.epochs)
