@@ -186,7 +186,7 @@ def save_record(
     path = record_path(name, dataset, records_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(dataclasses.asdict(record), handle, indent=1, sort_keys=True)
+        json.dump(dataclasses.asdict(record), handle, indent=1)  # keeps the data's order
         handle.write("\n")
     os.replace(handle.name, path)
     return path
