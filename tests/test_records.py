@@ -17,6 +17,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools")
 import reproduce  # noqa: E402
 
 SETTINGS = {"EPSILONS_255": [4, 8], "samples": 1000, "SEED": 0}
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOK_05 = "05_adversarial_training.ipynb"
+NOTEBOOK_07 = "07_evaluating_robustness.ipynb"
 
 
 @pytest.fixture
@@ -139,16 +142,15 @@ def test_reproduce_refuses_to_write_smoke_results_over_the_shipped_records(monke
     assert "full-scale results" in capsys.readouterr().err
 
 
-def _run_notebook_07(output: pathlib.Path, parameters: dict) -> str:
-    """Runs notebook 07 in the smoke profile; returns everything its cells printed."""
+def _run_notebook(name: str, output: pathlib.Path, parameters: dict) -> str:
+    """Runs notebooks/<name> in the current profile; returns everything its cells printed."""
     papermill = pytest.importorskip("papermill")
-    root = pathlib.Path(__file__).resolve().parent.parent
     papermill.execute_notebook(
-        str(root / "notebooks" / "07_evaluating_robustness.ipynb"),
+        str(ROOT / "notebooks" / name),
         str(output),
         parameters=parameters,
         kernel_name="python3",
-        cwd=str(root / "notebooks"),
+        cwd=str(ROOT / "notebooks"),
         progress_bar=False,
     )
     executed = nbformat.read(output, as_version=4)
@@ -161,22 +163,65 @@ def _run_notebook_07(output: pathlib.Path, parameters: dict) -> str:
     )
 
 
-@pytest.mark.slow
-def test_notebook_07_shows_its_record_only_for_the_settings_it_was_made_with(tmp_path, monkeypatch):
+@pytest.fixture
+def smoke_run(monkeypatch):
+    """The smoke profile, with the data folder made absolute (notebooks run in notebooks/)."""
     monkeypatch.setenv("ADVLAB_PROFILE", "smoke")
     data_dir = pathlib.Path(os.environ.get("ADVLAB_DATA_DIR", "data"))
     monkeypatch.setenv("ADVLAB_DATA_DIR", str(data_dir.resolve()))
+
+
+@pytest.mark.slow
+def test_notebook_07_shows_its_record_only_for_the_settings_it_was_made_with(
+    tmp_path, monkeypatch, smoke_run
+):
     cheap = {"EPSILONS_255": [8], "TABLE_SAMPLES": 10, "EVAL_SAMPLES": 10, "SANITY_SAMPLES": 10}
     cheap |= {"APGD_STEPS": 5, "PGD_STEPS": 5, "PGD_RESTARTS": 1, "COMPARE_STEPS": [5]}
 
     monkeypatch.setenv(records.RECOMPUTE_VARIABLE, "1")  # as make reproduce runs it
-    printed = _run_notebook_07(tmp_path / "reproduce.ipynb", cheap)
+    printed = _run_notebook(NOTEBOOK_07, tmp_path / "reproduce.ipynb", cheap)
     assert "record written" in printed
     assert records.record_path("robustness_table", "gtsrb").exists()
 
     monkeypatch.delenv(records.RECOMPUTE_VARIABLE)  # as a learner runs it
-    printed = _run_notebook_07(tmp_path / "learner.ipynb", cheap)
+    printed = _run_notebook(NOTEBOOK_07, tmp_path / "learner.ipynb", cheap)
     assert "Shown: the shipped record gtsrb/robustness_table.json" in printed
 
-    printed = _run_notebook_07(tmp_path / "changed.ipynb", {**cheap, "PGD_STEPS": 4})
+    printed = _run_notebook(NOTEBOOK_07, tmp_path / "changed.ipynb", {**cheap, "PGD_STEPS": 4})
     assert "other settings (PGD_STEPS)" in printed and "Shown:" not in printed
+
+
+@pytest.mark.slow
+def test_notebook_05_shows_its_records_only_for_the_settings_they_were_made_with(
+    tmp_path, monkeypatch, smoke_run
+):
+    cheap = {"METHODS": ["fgsm"], "CO_METHODS": ["fgsm"], "LIVE_IMAGES": 100}
+    cheap |= {"COMPARISON_IMAGES": 100, "MONITOR_SAMPLES": 20, "EVAL_SAMPLES": 20}
+    names = ["method_comparison", "catastrophic_overfitting"]
+
+    monkeypatch.setenv(records.RECOMPUTE_VARIABLE, "1")  # as make reproduce runs it
+    printed = _run_notebook(NOTEBOOK_05, tmp_path / "reproduce.ipynb", cheap)
+    assert printed.count("record written") == 2
+    assert all(records.record_path(name, "gtsrb").exists() for name in names)
+
+    # A learner's run with another budget: the comparison, which depends on it, is computed
+    # here; the catastrophic-overfitting runs (their own budget, CO_EPSILON_255) are shown.
+    monkeypatch.delenv(records.RECOMPUTE_VARIABLE)
+    printed = _run_notebook(NOTEBOOK_05, tmp_path / "learner.ipynb", {**cheap, "EPSILON_255": 4})
+    assert "Shown: the shipped record gtsrb/catastrophic_overfitting.json" in printed
+    expected = "No shipped record used for gtsrb/method_comparison: it was made with other settings"
+    assert f"{expected} (EPSILON_255)" in printed
+    assert "record written" not in printed
+
+
+@pytest.mark.parametrize("notebook", reproduce.notebook_paths(), ids=lambda path: path.name[:2])
+def test_the_shipped_records_match_their_notebooks_defaults(notebook, monkeypatch):
+    """A learner who changes nothing sees every shipped record instead of a long computation."""
+    monkeypatch.delenv(records.RECORDS_DIR_VARIABLE)
+    monkeypatch.setenv("ADVLAB_PROFILE", "default")
+    profile = reproduce.current_profile()
+    for name in reproduce.record_names(notebook):
+        assert reproduce.stale_reason(notebook, name, profile) is None, (
+            f"{notebook.name}: the shipped record {name} is out of date: run "
+            f'make reproduce REPRODUCE_ARGS="--only {notebook.name[:2]}" and commit it'
+        )
